@@ -1,0 +1,55 @@
+# Thin wrappers over the `webtext` CLI. Every target creates the virtualenv first.
+#   make demo           every stage on the bundled offline sample
+#   make test           the test suite
+#   make crawl          harvest Reddit dumps -> URL table, then crawl it into WARC
+#   make build-dataset  WARC -> extracted, filtered, deduplicated Parquet shards
+#   make train          tokenizer -> token shards -> GPT-2 training
+# Variables: OUT (work dir), DUMPS (dump paths/globs), REPLAY (sample web to serve on
+# 127.0.0.1; set REPLAY= for a real crawl), WARC, SHARDS, TOKENS, ARGS (extra CLI args,
+# e.g. ARGS="--set crawl.download_timeout=10").
+
+PYTHON ?= python3
+VENV := .venv
+WEBTEXT := $(VENV)/bin/webtext
+OUT ?= out
+DUMPS ?= crawl/sample/reddit/RS_sample.zst
+REPLAY ?= crawl/sample/web
+WARC ?= $(OUT)/crawl
+SHARDS ?= $(OUT)/dataset
+TOKENS ?= $(OUT)/tokens
+ARGS ?=
+
+.PHONY: setup demo test crawl harvest build-dataset train bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(WEBTEXT) demo --out $(OUT)/demo $(ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
+
+harvest: setup
+	$(WEBTEXT) harvest --dumps $(DUMPS) --out $(OUT)/urls $(ARGS)
+
+crawl: harvest
+	$(WEBTEXT) crawl --urls $(OUT)/urls --out $(OUT)/crawl $(if $(REPLAY),--replay $(REPLAY)) $(ARGS)
+
+build-dataset: setup
+	$(WEBTEXT) build --warc $(WARC) --out $(SHARDS) $(ARGS)
+
+train: setup
+	$(WEBTEXT) tokenizer train --shards $(SHARDS) --out $(OUT)/tokenizer $(ARGS)
+	$(WEBTEXT) tokenize --shards $(SHARDS) --tokenizer $(OUT)/tokenizer --out $(TOKENS) $(ARGS)
+	$(WEBTEXT) train --tokens $(TOKENS) --out $(OUT)/run $(ARGS)
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(OUT)

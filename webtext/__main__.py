@@ -1,0 +1,5 @@
+import sys
+
+from webtext.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""The `webtext` command. Each stage package registers its own subcommands.
+
+Every subcommand accepts `--config FILE` and repeated `--set section.key=value`; arguments
+after a bare `--` are Beam pipeline options (e.g. `-- --runner=DataflowRunner --project=p`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from webtext import __version__, netguard
+
+# Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order.
+STAGE_CLIS = ["crawl.cli", "shards.cli", "extract.cli", "training.cli", "overlap.cli", "webtext.demo"]
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="config file (default: pipelines.yaml of this checkout)")
+    common.add_argument(
+        "--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[],
+        help="override one config key (repeatable), e.g. --set crawl.download_timeout=10",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webtext",
+        description="Rebuild GPT-2's WebText: Reddit dumps -> crawl -> extract/dedup -> shards -> train GPT-2.",
+        epilog="Arguments after a bare '--' are passed to Apache Beam as pipeline options.",
+    )
+    parser.add_argument("--version", action="version", version=f"webtext {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_parser()
+    for module in STAGE_CLIS:
+        importlib.import_module(module).register(subparsers, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from webtext.config import ConfigError, load_config
+
+    netguard.install_if_requested()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"webtext: {exc}", file=sys.stderr)
+        return 2
+    args.beam_args = passthrough
+    try:
+        return int(args.func(args, cfg) or 0)
+    except KeyboardInterrupt:
+        print("webtext: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"webtext {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
