@@ -1,5 +1,9 @@
-"""Subcommands of this stage (registered into the `webtext` CLI)."""
+"""Subcommands of the crawl stage: `harvest`, `crawl` and `replay`."""
 
 
 def register(subparsers, common) -> None:
-    """Add this stage's subcommands; each sets `func(args, cfg) -> exit code`."""
+    from crawl import crawler, harvest, replay
+
+    harvest.add_cli(subparsers, common)
+    crawler.add_cli(subparsers, common)
+    replay.add_cli(subparsers, common)

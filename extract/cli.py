@@ -1,5 +1,7 @@
-"""Subcommands of this stage (registered into the `webtext` CLI)."""
+"""Subcommand `extract`: main text of local HTML files, exactly as the build pipeline does it."""
 
 
 def register(subparsers, common) -> None:
-    """Add this stage's subcommands; each sets `func(args, cfg) -> exit code`."""
+    from extract import extractors
+
+    extractors.add_cli(subparsers, common)

@@ -1,5 +1,7 @@
-"""Subcommands of this stage (registered into the `webtext` CLI)."""
+"""Subcommand `overlap`: build / report / decontaminate."""
 
 
 def register(subparsers, common) -> None:
-    """Add this stage's subcommands; each sets `func(args, cfg) -> exit code`."""
+    from overlap import report
+
+    report.add_cli(subparsers, common)

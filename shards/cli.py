@@ -1,5 +1,8 @@
-"""Subcommands of this stage (registered into the `webtext` CLI)."""
+"""Subcommands of the dataset stage: `build` and `verify`."""
 
 
 def register(subparsers, common) -> None:
-    """Add this stage's subcommands; each sets `func(args, cfg) -> exit code`."""
+    from shards import build, verify
+
+    build.add_cli(subparsers, common)
+    verify.add_cli(subparsers, common)

@@ -1,5 +1,12 @@
-"""Subcommands of this stage (registered into the `webtext` CLI)."""
+"""Subcommands of the training stage."""
 
 
 def register(subparsers, common) -> None:
-    """Add this stage's subcommands; each sets `func(args, cfg) -> exit code`."""
+    from training import evaluate, hf, sample, tokenize, tokenizer, train
+
+    tokenizer.add_cli(subparsers, common)  # webtext tokenizer train
+    tokenize.add_cli(subparsers, common)  # webtext tokenize
+    train.add_cli(subparsers, common)  # webtext train
+    sample.add_cli(subparsers, common)  # webtext sample
+    evaluate.add_cli(subparsers, common)  # webtext eval
+    hf.add_cli(subparsers, common)  # webtext export-hf / import-hf
