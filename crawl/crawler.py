@@ -1,5 +1,252 @@
-"""Work in progress."""
+"""`webtext crawl`: fetch the harvested URLs with Scrapy into WARC files and a crawl log.
+
+    webtext crawl --urls out/urls --out out/crawl [--shard I/N] [--replay crawl/sample/web]
+
+Outputs (docs/contracts.md): DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and
+DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Rerunning the same
+command resumes: finished URLs are skipped, WARC bytes no log row refers to are cut off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+from crawl.config import CrawlConfig
+from crawl.crawl_log import CrawlLogWriter, log_parts, read_logged_state
+from crawl.url_table import Shard, read_url_table, shard_rows
+from crawl.warc import WarcWriter, truncate_after
+from webtext.stats import counts_from_outcomes, format_counts_table, write_stats_json
+
+log = logging.getLogger(__name__)
+
+
+def user_agent(cfg: CrawlConfig) -> str:
+    return f"{cfg.user_agent} (+{cfg.contact})"
+
+
+def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=frozenset()) -> dict:
+    """Scrapy settings from the `crawl` config: our components replace their Scrapy bases.
+
+    `loopback_hosts` may resolve to loopback even when allow_loopback is off (the replay's hosts).
+    """
+    base = "scrapy.downloadermiddlewares."
+    return {
+        "BOT_NAME": "webtext",
+        "USER_AGENT": user_agent(cfg),
+        "ROBOTSTXT_OBEY": cfg.obey_robots,
+        "ROBOTSTXT_USER_AGENT": cfg.user_agent.split("/")[0],
+        "DOWNLOAD_TIMEOUT": cfg.download_timeout,
+        "DOWNLOAD_MAXSIZE": cfg.max_body_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "CONCURRENT_REQUESTS": cfg.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_requests_per_domain,
+        "DOWNLOAD_DELAY": cfg.download_delay,
+        "AUTOTHROTTLE_ENABLED": cfg.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(cfg.download_delay, 1.0),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": cfg.autothrottle_target_concurrency,
+        "AUTOTHROTTLE_MAX_DELAY": cfg.autothrottle_max_delay,
+        "RETRY_TIMES": cfg.retry_times,
+        "RETRY_HTTP_CODES": cfg.retry_http_codes,
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
+        "REDIRECT_MAX_TIMES": cfg.max_redirects,
+        "METAREFRESH_ENABLED": False,
+        "HTTPERROR_ALLOW_ALL": True,
+        # Callbacks yield nothing; Scrapy 2.19 starts CONCURRENT_ITEMS asyncio tasks per
+        # callback regardless, which at the default (100) dominated the crawler's CPU.
+        "CONCURRENT_ITEMS": 1,
+        "COOKIES_ENABLED": False,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        "DNS_RESOLVER": "crawl.middlewares.GuardedResolver",
+        "DNSCACHE_ENABLED": True,
+        "REACTOR_THREADPOOL_MAXSIZE": 20,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOGSTATS_INTERVAL": 0,
+        "LOG_LEVEL": "DEBUG" if verbose else "WARNING",
+        "LOG_INSTALL_ROOT_HANDLER": False,
+        "DOWNLOADER_MIDDLEWARES": {
+            "crawl.middlewares.AddressGuardMiddleware": 60,
+            base + "robotstxt.RobotsTxtMiddleware": None,
+            "crawl.middlewares.RobotsMiddleware": 100,
+            base + "retry.RetryMiddleware": None,
+            "crawl.middlewares.BackoffRetryMiddleware": 550,
+            base + "httpcompression.HttpCompressionMiddleware": None,
+            "crawl.middlewares.BoundedDecompressionMiddleware": 590,
+            base + "redirect.RedirectMiddleware": None,
+            "crawl.middlewares.ChainRedirectMiddleware": 600,
+        },
+        "EXTENSIONS": {"crawl.middlewares.CrawlDelay": 10},
+        # Our own settings, read by the components above.
+        "WEBTEXT_ALLOW_LOOPBACK": cfg.allow_loopback,
+        "WEBTEXT_LOOPBACK_HOSTS": sorted(loopback_hosts),
+        "WEBTEXT_STATIC_HOSTS": cfg.static_hosts,
+        "WEBTEXT_RESOLVE_DNS": cfg.resolve_dns,
+        "WEBTEXT_PROXY": cfg.proxy,
+        "WEBTEXT_MAX_CRAWL_DELAY": cfg.max_crawl_delay,
+        "WEBTEXT_RETRY_BACKOFF_BASE": cfg.retry_backoff_base,
+        "WEBTEXT_RETRY_MAX_DELAY": cfg.retry_max_delay,
+    }
+
+
+def replay_config(cfg: CrawlConfig, server) -> CrawlConfig:
+    """Route everything through the replay proxy; its hosts are the only names that resolve
+    (to 127.0.0.1, which only they may: a page pointing at http://127.0.0.1/ is still refused)."""
+    hosts = {**{host: "127.0.0.1" for host in server.hosts}, **cfg.static_hosts}
+    return cfg.model_copy(update={"proxy": server.proxy_url, "static_hosts": hosts, "resolve_dns": False})
+
+
+@contextlib.contextmanager
+def shard_lock(out: str, shard: Shard):
+    """Refuse to run one shard twice at once: resume recovery would cut the other's files."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f".crawl-{shard.tag}.lock"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another `webtext crawl` of shard {shard.tag} is running on {out}") from None
+        yield
+
+
+def recover(out: str, shard: Shard):
+    """Read what earlier runs logged and make their WARC files end at the last logged record."""
+    state = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
+    warc_dir = os.path.join(out, "warc")
+    actions: Counter = Counter()
+    if os.path.isdir(warc_dir):
+        for name in sorted(os.listdir(warc_dir)):
+            if name.startswith(f"crawl-{shard.tag}-") and name.endswith(".warc.gz"):
+                actions[truncate_after(os.path.join(warc_dir, name), state.last_offsets.get(name))] += 1
+    if state.urls:
+        log.info("resuming: %d URLs already logged; WARC files %s", len(state.urls), dict(actions))
+    return state
+
+
+def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
+    """Run the spider to completion in this process (the Twisted reactor starts once)."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawl.spider import UrlTableSpider
+
+    process = CrawlerProcess(settings)  # logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER)
+    logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
+    process.crawl(UrlTableSpider, **spider_kwargs)
+    process.start()
+
+
+def crawl(urls_dir: str, out: str, cfg: CrawlConfig, shard: Shard = Shard(0, 1),
+          replay_web: str | None = None, verbose: bool = False, progress: bool = True) -> dict:
+    """Crawl one shard of the URL table into `out`; returns the stats written to disk."""
+    rows = shard_rows(read_url_table(urls_dir), shard)
+    with shard_lock(out, shard):
+        state = recover(out, shard)
+        pending = [row for row in rows if row["url"] not in state.urls]
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        prefix = f"crawl-{shard.tag}-{run_id}"
+        started = time.monotonic()
+        recorder_outcomes: Counter = Counter()
+        if pending:
+            recorder_outcomes = _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress)
+        elapsed = time.monotonic() - started
+        final = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
+    shard_urls = {row["url"] for row in rows}
+    logged = final.outcomes
+    counts = {"crawl": counts_from_outcomes("crawl", logged)}
+    missing = len(shard_urls - final.urls)
+    extra = {
+        "shard": shard.tag, "urls": len(rows), "logged": sum(logged.values()), "missing": missing,
+        "complete": missing == 0 and final.duplicates == 0, "duplicate_rows": final.duplicates,
+        "this_run": {"urls": len(pending), "seconds": round(elapsed, 3),
+                     "pages_per_second": round(sum(recorder_outcomes.values()) / elapsed, 2) if elapsed else 0.0},
+        "log_parts": len(log_parts(os.path.join(out, "crawl_log"), shard.tag)),
+    }
+    stats_name = "crawl_stats.json" if shard.count == 1 else f"crawl_stats-{shard.tag}.json"
+    write_stats_json(os.path.join(out, stats_name), counts, extra)
+    if shard.count > 1:
+        _write_combined_stats(out)
+    return {"counts": counts, **extra}
+
+
+def _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress) -> Counter:
+    from crawl.spider import Recorder
+
+    loopback_hosts: frozenset[str] = frozenset()
+    with contextlib.ExitStack() as stack:
+        if replay_web:
+            from crawl.replay import serve
+
+            server = stack.enter_context(serve(replay_web))
+            cfg, loopback_hosts = replay_config(cfg, server), server.hosts
+        warc = WarcWriter(os.path.join(out, "warc"), prefix, cfg.warc_max_bytes,
+                          {"operator": cfg.contact, "http-header-user-agent": user_agent(cfg),
+                           "robots": "obey" if cfg.obey_robots else "ignore"})
+        recorder = Recorder(warc, CrawlLogWriter(os.path.join(out, "crawl_log"), prefix), len(pending),
+                            cfg.log_flush_rows, cfg.log_flush_seconds, progress)
+        run_scrapy(scrapy_settings(cfg, verbose, loopback_hosts), {
+            "rows": pending, "recorder": recorder, "html_types": cfg.html_content_types,
+            "sniff_types": cfg.sniff_content_types, "start_backlog": 4 * cfg.concurrent_requests,
+        })
+        recorder.close()
+        return recorder.outcomes
+
+
+def _write_combined_stats(out: str) -> None:
+    """crawl_stats.json over every shard's log found in `out` (complete once all shards ran).
+
+    Under a lock, so the shard that finishes last always writes the complete picture."""
+    from crawl.crawl_log import read_crawl_log
+
+    with open(os.path.join(out, ".crawl_stats.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = read_crawl_log(os.path.join(out, "crawl_log"))
+        outcomes = Counter(table.column("outcome").to_pylist())
+        shards = sorted(n[len("crawl_stats-"):-len(".json")] for n in os.listdir(out)
+                        if n.startswith("crawl_stats-") and n.endswith(".json"))
+        write_stats_json(os.path.join(out, "crawl_stats.json"), {"crawl": counts_from_outcomes("crawl", outcomes)},
+                         {"shards_seen": shards})
+
+
+def _shard_arg(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_cli(subparsers, common) -> None:
-    pass
+    parser = subparsers.add_parser(
+        "crawl", parents=[common],
+        help="fetch the harvested URLs into WARC files + a crawl log (Scrapy)",
+        description="Fetch every URL of a `webtext harvest` table once with Scrapy (robots.txt, "
+                    "politeness, retries, size/time limits, private addresses refused) and write "
+                    "DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and DIR/crawl_stats.json. "
+                    "Rerun the same command to resume an interrupted crawl.",
+    )
+    parser.add_argument("--urls", required=True, metavar="DIR", help="URL table directory (urls-*.parquet)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--shard", type=_shard_arg, default=Shard(0, 1), metavar="I/N",
+                        help="crawl only shard I of N (by hash of url_key), e.g. 0/4; default 0/1")
+    parser.add_argument("--replay", metavar="WEB_DIR",
+                        help="serve this sample web on 127.0.0.1 and crawl it offline through it: "
+                             "its host names are the only ones that resolve (to 127.0.0.1); "
+                             "anything else is a DNS failure, no real DNS is consulted")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args, cfg) -> int:
+    stats = crawl(args.urls, args.out, cfg.crawl, args.shard, args.replay, verbose=args.verbose)
+    print(format_counts_table(stats["counts"]))
+    print(f"shard {stats['shard']}: {stats['logged']}/{stats['urls']} URLs logged; "
+          f"this run {stats['this_run']['urls']} URLs at {stats['this_run']['pages_per_second']} pages/s; "
+          f"output in {args.out}")
+    if not stats["complete"]:
+        print(f"webtext crawl: {stats['missing']} URLs not finished; rerun the same command to resume")
+        return 1
+    return 0

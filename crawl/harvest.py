@@ -1,5 +1,496 @@
-"""Work in progress."""
+"""`webtext harvest`: Reddit submission dumps -> one Parquet row per normalised outbound URL.
+
+WebText (Radford et al., 2019) scraped "all outbound links from Reddit ... which received at
+least 3 karma". The pipeline reads every dump file as one work item (a zstd stream cannot be
+split), parses and filters its records in the same step, so only kept posts are shuffled, then
+merges posts per `url_key` and writes the rows sorted by `url_key`.
+
+Accounting (stage `harvest`): `in` counts every line of every dump (a final line without a
+newline included, the empty string after the last newline not), `out` counts the posts that
+ended up in a row, and each other line is dropped with exactly one reason, the first that
+applies in this order: empty_line, line_too_long, malformed_json (incl. NUL garbage, invalid
+UTF-8, JSON that is not an object), promoted, bad_score, low_score, self_post, nsfw,
+missing_url, missing_id, bad_created_utc, outside_date_window, bad_scheme, wikipedia and
+blocked_domain on the posted host, private_address and bad_url from normalising, wikipedia
+and blocked_domain again on the normalised host, blocked_extension; then after merging
+duplicate_post (the same submission id seen again for the same URL, e.g. overlapping dumps;
+the highest score wins). Under `score_rule: sum_per_url` low_score is decided per URL after
+merging, and all posts of a URL below `min_score` are dropped as low_score.
+
+Which URL a row keeps: variants of one `url_key` differ only in scheme and `www.`; the row's
+`url` is the (normalised) variant of its highest-scored post, ties going to the earliest post:
+the form most readers clicked is the one known to work, and the scheme and host are kept as
+posted (no guessed https upgrade). `post_ids` are in numeric base36 order, which is posting
+order (a plain string sort would put "100" before "99").
+
+Speed: a pre-check on the raw bytes settles the common drops (low score, self post, NSFW)
+without `json.loads` when the key occurs exactly once in the line (so it cannot be a nested
+copy in `crosspost_parent_list`); everything else is parsed. For well-formed records that
+carry the usual top-level keys it gives the reason the full parse gives (a test checks this on
+every record of the real and the sample dumps); a line that starts with `{`, ends with `}` and
+is broken in between may be counted under that reason instead of malformed_json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import zlib
+from collections import Counter
+from datetime import datetime
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from tqdm import tqdm
+
+from crawl import dumps
+from crawl.config import HarvestConfig
+from crawl.urls import (
+    SCHEMES,
+    TrackingParams,
+    extension_of,
+    host_in,
+    host_of,
+    host_of_normalized,
+    is_private_host,
+    key_of_normalized,
+    normalize,
+    scheme_of,
+)
+from webtext import fsio
+from webtext.stats import StageCounter, collect_stage_counts, format_counts_table, write_stats_json
+
+log = logging.getLogger(__name__)
+
+STAGE = "harvest"
+STATS_FILE = "harvest_stats.json"
+URLS_COUNTER = "urls"  # rows written; in the stage namespace, ignored by collect_stage_counts
+LOG_EVERY_RECORDS = 1_000_000
+
+URL_SCHEMA = pa.schema([
+    ("url", pa.string()),
+    ("url_key", pa.string()),
+    ("domain", pa.string()),
+    ("score", pa.int64()),
+    ("post_ids", pa.list_(pa.string())),
+    ("subreddits", pa.list_(pa.string())),
+    ("titles", pa.list_(pa.string())),
+    ("first_created_utc", pa.int64()),
+    ("num_posts", pa.int64()),
+])
+
+# A kept submission: (post_id, score, created_utc, subreddit, title, normalised url).
+Post = tuple[str, int, int, str, str, str]
+
+
+def parse_int(value) -> int | None:
+    """Reddit numbers arrive as int, float or digit string (`int(float(x))`); None if none."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def post_id_order(post_id: str) -> tuple[int, str]:
+    """Base36 ids sort numerically (= chronologically) by length first, then by digits."""
+    return len(post_id), post_id
+
+
+def _epoch(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp())
+
+
+_SCORE_KEY, _IS_SELF_KEY, _OVER_18_KEY = b'"score"', b'"is_self"', b'"over_18"'
+_SCORE_INT = re.compile(rb'"score"\s*:\s*(-?\d{1,18})\s*[,}]')
+_IS_SELF = re.compile(rb'"is_self"\s*:\s*(true|false)\s*[,}]')
+_OVER_18 = re.compile(rb'"over_18"\s*:\s*(true|false)\s*[,}]')
+
+
+def _single_value(line: bytes, key: bytes, pattern: re.Pattern) -> bytes | None:
+    """The raw JSON value of `key` when the key occurs exactly once in the line."""
+    if line.count(key) != 1:
+        return None
+    match = pattern.search(line)
+    return match.group(1) if match else None
+
+
+class PostFilter:
+    """The per-record rules of the harvest, compiled once from the config.
+
+    Each rule is a method named after its drop reason; `check` applies them in order and
+    returns the first reason that applies, or the kept post keyed by its url_key.
+    """
+
+    def __init__(self, cfg: HarvestConfig):
+        self.cfg = cfg
+        self.per_post_score = cfg.score_rule == "max_post"
+        self.after = _epoch(cfg.created_after)
+        self.before = _epoch(cfg.created_before)
+        self.blocked_domains = frozenset(cfg.blocked_domains)
+        self.wikipedia_domains = frozenset(cfg.wikipedia_domains)
+        self.blocked_extensions = frozenset(cfg.blocked_extensions)
+        self.tracking = TrackingParams(cfg.tracking_params)
+        self.record_rules = [(name, getattr(self, name)) for name in self.RECORD_RULES]
+
+    # -- pre-check on raw bytes -------------------------------------------------------------
+    def precheck(self, line: bytes) -> str | None:
+        """A drop reason settled without parsing, or None when the line must be parsed."""
+        if not (line.startswith(b"{") and line.endswith(b"}")) or b'"promoted"' in line:
+            return None
+        score = _single_value(line, _SCORE_KEY, _SCORE_INT)
+        if score is None:
+            return None
+        if self.per_post_score and int(score) < self.cfg.min_score:
+            return "low_score"
+        is_self = _single_value(line, _IS_SELF_KEY, _IS_SELF)
+        if is_self is None:
+            return None
+        if self.cfg.drop_self_posts and is_self == b"true":
+            return "self_post"
+        if self.cfg.drop_nsfw and _single_value(line, _OVER_18_KEY, _OVER_18) == b"true":
+            return "nsfw"
+        return None
+
+    # -- record rules (parsed JSON) ---------------------------------------------------------
+    def promoted(self, rec: dict) -> bool:
+        """Ads ("promoted": true) are not community-voted links."""
+        return bool(rec.get("promoted"))
+
+    def bad_score(self, rec: dict) -> bool:
+        """A score that is present but not a number; a missing score counts as 0."""
+        return "score" in rec and rec["score"] is not None and parse_int(rec["score"]) is None
+
+    def low_score(self, rec: dict) -> bool:
+        """WebText's karma rule, per submission (under sum_per_url it is applied per URL)."""
+        return self.per_post_score and (parse_int(rec.get("score")) or 0) < self.cfg.min_score
+
+    def self_post(self, rec: dict) -> bool:
+        """Self posts link to their own Reddit thread, not to the web."""
+        return self.cfg.drop_self_posts and bool(rec.get("is_self"))
+
+    def nsfw(self, rec: dict) -> bool:
+        return self.cfg.drop_nsfw and bool(rec.get("over_18"))
+
+    def missing_url(self, rec: dict) -> bool:
+        url = rec.get("url")
+        return not isinstance(url, str) or not url.strip()
+
+    def missing_id(self, rec: dict) -> bool:
+        post_id = rec.get("id")
+        return not isinstance(post_id, str) or not post_id
+
+    def bad_created_utc(self, rec: dict) -> bool:
+        return parse_int(rec.get("created_utc")) is None
+
+    def outside_date_window(self, rec: dict) -> bool:
+        created = parse_int(rec.get("created_utc"))
+        return (self.after is not None and created < self.after) or (
+            self.before is not None and created >= self.before
+        )
+
+    RECORD_RULES = (
+        "promoted", "bad_score", "low_score", "self_post", "nsfw", "missing_url", "missing_id",
+        "bad_created_utc", "outside_date_window",
+    )
+
+    # -- URL rules --------------------------------------------------------------------------
+    def url_drop_reason(self, raw_url: str) -> tuple[str | None, str | None]:
+        """(drop reason, None) or (None, normalised URL)."""
+        raw_url = raw_url.strip()
+        if scheme_of(raw_url) not in SCHEMES:
+            return "bad_scheme", None
+        posted_host = host_of(raw_url)  # checked first: saves normalising media links
+        if host_in(posted_host, self.wikipedia_domains):
+            return "wikipedia", None
+        if host_in(posted_host, self.blocked_domains):
+            return "blocked_domain", None
+        url = normalize(raw_url, self.tracking)
+        if url is None:  # localhost and legacy IP forms (2130706433) are no valid host either
+            return ("private_address" if is_private_host(posted_host) else "bad_url"), None
+        host = host_of_normalized(url)
+        if is_private_host(host):
+            return "private_address", None
+        if host_in(host, self.wikipedia_domains):
+            return "wikipedia", None
+        if host_in(host, self.blocked_domains):
+            return "blocked_domain", None
+        if extension_of(url) in self.blocked_extensions:
+            return "blocked_extension", None
+        return None, url
+
+    # -- one line ---------------------------------------------------------------------------
+    def check(self, line: bytes | None) -> str | tuple[str, Post]:
+        """Drop reason of one dump line, or (url_key, post) if the post is kept."""
+        if line is None:
+            return "line_too_long"
+        line = line.strip()
+        if not line:
+            return "empty_line"
+        reason = self.precheck(line)
+        if reason:
+            return reason
+        try:
+            rec = json.loads(line)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            return "malformed_json"
+        if not isinstance(rec, dict):
+            return "malformed_json"
+        for name, rule in self.record_rules:
+            if rule(rec):
+                return name
+        reason, url = self.url_drop_reason(rec["url"])
+        if reason:
+            return reason
+        title, subreddit = rec.get("title"), rec.get("subreddit")
+        post = (
+            rec["id"],
+            parse_int(rec.get("score")) or 0,
+            parse_int(rec["created_utc"]),
+            subreddit if isinstance(subreddit, str) else "",
+            title if isinstance(title, str) else "",
+            url,
+        )
+        return key_of_normalized(url), post
+
+    def filter_batch(self, lines: list, drops: Counter) -> list[tuple[str, Post]]:
+        """Kept (url_key, post) pairs of a batch of lines; drops counted into `drops`."""
+        kept = []
+        for line in lines:
+            result = self.check(line)
+            if type(result) is str:
+                drops[result] += 1
+            else:
+                kept.append(result)
+        return kept
+
+
+class ReadDump(beam.DoFn):
+    """One dump file -> its kept (url_key, post) pairs; every line counted."""
+
+    def __init__(self, cfg: HarvestConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.rules = PostFilter(self.cfg)
+        self.counter = StageCounter(STAGE)
+
+    def process(self, path: str):
+        size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+        name = path.rsplit("/", 1)[-1]
+        started, records, next_log = time.monotonic(), 0, LOG_EVERY_RECORDS
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, disable=None, leave=False) as bar:
+            def progress(position: int) -> None:
+                bar.update(position - bar.n)
+
+            for lines in dumps.iter_line_batches(
+                path, self.cfg.read_chunk_bytes, self.cfg.max_line_bytes,
+                self.cfg.zstd_window_log_max, progress,
+            ):
+                drops: Counter = Counter()
+                kept = self.rules.filter_batch(lines, drops)
+                self.counter.seen(len(lines))
+                for reason, n in drops.items():
+                    self.counter.dropped(reason, n)
+                records += len(lines)
+                if records >= next_log:
+                    next_log += LOG_EVERY_RECORDS
+                    log.info("%s: %d records, %.0f records/s", name, records,
+                             records / max(time.monotonic() - started, 1e-9))
+                yield from kept
+        elapsed = max(time.monotonic() - started, 1e-9)
+        log.info("%s: done, %d records in %.1f s (%.0f records/s)", name, records, elapsed, records / elapsed)
+
+
+class MergePosts(beam.CombineFn):
+    """Posts of one url_key -> [lines merged, {post_id: post}]; a repeated id keeps its
+    highest-scored copy (scores are snapshots, a later dump usually saw more votes)."""
+
+    def create_accumulator(self):
+        return [0, {}]
+
+    def add_input(self, acc, post):
+        acc[0] += 1
+        seen = acc[1].get(post[0])
+        if seen is None or (post[1], post) > (seen[1], seen):
+            acc[1][post[0]] = post
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for records, posts in accumulators:
+            merged[0] += records
+            for post in posts.values():
+                seen = merged[1].get(post[0])
+                if seen is None or (post[1], post) > (seen[1], seen):
+                    merged[1][post[0]] = post
+        return merged
+
+    def extract_output(self, acc):
+        return acc
+
+
+class BuildRow(beam.DoFn):
+    """(url_key, merged posts) -> (output file index, row), counting kept posts."""
+
+    def __init__(self, cfg: HarvestConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.counter = StageCounter(STAGE)
+
+    def process(self, element):
+        key, (records, by_id) = element
+        posts = sorted(by_id.values(), key=lambda p: post_id_order(p[0]))
+        if records > len(posts):
+            self.counter.dropped("duplicate_post", records - len(posts))
+        if self.cfg.score_rule == "sum_per_url":
+            score = sum(p[1] for p in posts)
+            if score < self.cfg.min_score:
+                self.counter.dropped("low_score", len(posts))
+                return
+        else:
+            score = max(p[1] for p in posts)
+        self.counter.kept(len(posts))
+        chosen = min(posts, key=lambda p: (-p[1], p[2], post_id_order(p[0])))
+        host = host_of_normalized(chosen[5])
+        row = {
+            "url": chosen[5],
+            "url_key": key,
+            "domain": host[4:] if host.startswith("www.") else host,
+            "score": score,
+            "post_ids": [p[0] for p in posts],
+            "subreddits": sorted({p[3] for p in posts}),
+            "titles": [p[4] for p in posts],
+            "first_created_utc": min(p[2] for p in posts),
+            "num_posts": len(posts),
+        }
+        yield zlib.crc32(key.encode("utf-8")) % self.cfg.output_files, row
+
+
+def url_file_name(index: int, total: int) -> str:
+    return f"urls-{index:05d}-of-{total:05d}.parquet"
+
+
+class WriteUrlFile(beam.DoFn):
+    """(file index, ([marker], rows)) -> one Parquet file of rows sorted by url_key."""
+
+    def __init__(self, out_dir: str, total: int):
+        self.out_dir, self.total = out_dir, total
+
+    def setup(self):
+        self.rows_written = Metrics.counter("webtext." + STAGE, URLS_COUNTER)
+
+    def process(self, element):
+        index, (_marker, rows) = element
+        rows = sorted(rows, key=lambda r: r["url_key"])
+        path = fsio.join(self.out_dir, url_file_name(index, self.total))
+        table = pa.Table.from_pylist(rows, schema=URL_SCHEMA)
+        with fsio.atomic_open(path, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+        self.rows_written.inc(len(rows))
+        yield path
+
+
+def build_pipeline(pipeline: beam.Pipeline, paths: list[str], out_dir: str, cfg: HarvestConfig):
+    """The harvest graph: dump paths -> filtered posts -> rows per url_key -> Parquet files."""
+    n_files = cfg.output_files
+    rows = (
+        pipeline
+        | "DumpPaths" >> beam.Create(paths)
+        | "OneFilePerWorker" >> beam.Reshuffle()
+        | "ReadAndFilter" >> beam.ParDo(ReadDump(cfg))
+        | "MergePerUrl" >> beam.CombinePerKey(MergePosts())
+        | "BuildRows" >> beam.ParDo(BuildRow(cfg))
+    )
+    every_file = pipeline | "EveryFileIndex" >> beam.Create([(i, None) for i in range(n_files)])
+    return (
+        {"marker": every_file, "rows": rows}
+        | "RowsPerFile" >> beam.CoGroupByKey()
+        | "ToTuple" >> beam.Map(lambda kv: (kv[0], (kv[1]["marker"], kv[1]["rows"])))
+        | "WriteParquet" >> beam.ParDo(WriteUrlFile(out_dir, n_files))
+    )
+
+
+def _remove_stale_outputs(out_dir: str, keep: set[str]) -> None:
+    matches = FileSystems.match([fsio.join(out_dir, "urls-*.parquet")])[0].metadata_list
+    stale = [m.path for m in matches if m.path.rsplit("/", 1)[-1] not in keep]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def run_harvest(dump_patterns: list[str], out_dir: str, cfg, beam_args: list[str] = ()) -> dict:
+    """Run the harvest pipeline; returns the stats written to DIR/harvest_stats.json."""
+    from webtext.beam import pipeline_options
+
+    hcfg: HarvestConfig = cfg.harvest
+    paths = dumps.resolve_dumps(dump_patterns)
+    log.info("harvesting %d dump file(s) into %s", len(paths), out_dir)
+    fsio.makedirs(out_dir)
+    stats_path = fsio.join(out_dir, STATS_FILE)
+    if FileSystems.exists(stats_path):
+        FileSystems.delete([stats_path])  # no stats file = no complete output
+    started = time.monotonic()
+    with beam.Pipeline(options=pipeline_options(cfg.beam, beam_args)) as pipeline:
+        build_pipeline(pipeline, paths, out_dir, hcfg)
+    result = pipeline.result
+    elapsed = time.monotonic() - started
+    _remove_stale_outputs(out_dir, {url_file_name(i, hcfg.output_files) for i in range(hcfg.output_files)})
+
+    counts = collect_stage_counts(result)
+    harvest = counts.get(STAGE)
+    if harvest is None:
+        raise dumps.DumpError("the dumps held no records")
+    harvest.check()
+    urls = _query_counter(result, URLS_COUNTER)
+    extra = {
+        "urls": urls,
+        "duplicate_posts_merged": harvest.records_out - urls,
+        "dump_files": paths,
+        "seconds": round(elapsed, 3),
+        "records_per_second": round(harvest.records_in / max(elapsed, 1e-9), 1),
+    }
+    write_stats_json(stats_path, {STAGE: harvest}, extra)
+    return {"counts": {STAGE: harvest}, **extra}
+
+
+def _query_counter(result, name: str) -> int:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    query = result.metrics().query(MetricsFilter().with_namespace("webtext." + STAGE).with_name(name))
+    return sum(c.committed if c.committed is not None else c.attempted for c in query["counters"])
+
+
+def _cli(args, cfg) -> int:
+    stats = run_harvest(args.dumps, args.out, cfg, args.beam_args)
+    print(format_counts_table(stats["counts"]))
+    print(
+        f"{stats['urls']} URLs written to {args.out} ({stats['duplicate_posts_merged']} posts merged "
+        f"into an existing URL), {stats['records_per_second']:.0f} records/s"
+    )
+    return 0
 
 
 def add_cli(subparsers, common) -> None:
-    pass
+    parser = subparsers.add_parser(
+        "harvest",
+        parents=[common],
+        help="Reddit submission dumps -> karma-filtered, normalised URL table (Parquet)",
+        description=(
+            "Read Pushshift submission dumps (.zst with 2 GiB window, .xz, .bz2, .gz, NDJSON; "
+            "local or any Beam filesystem), keep outbound links of posts with enough karma "
+            "(harvest.min_score, default 3), drop self/NSFW posts, media/social hosts, "
+            "Wikipedia and non-page extensions, and write one row per normalised URL to "
+            "DIR/urls-*.parquet plus DIR/harvest_stats.json."
+        ),
+    )
+    parser.add_argument("--dumps", nargs="+", required=True, metavar="PATH_OR_GLOB",
+                        help="dump files, directories or globs (gs://, s3:// work too)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (overwritten)")
+    parser.set_defaults(func=_cli)

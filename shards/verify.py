@@ -1,5 +1,121 @@
-"""Work in progress."""
+"""`webtext verify DIR`: is this folder exactly the dataset its manifest describes?
+
+Checks every listed shard (present, size, sha256, readable Parquet, row count, schema), that
+no unlisted shard sits in a split folder (a leftover of another build: readers globbing the
+folder would pick it up), and that the recorded stage counts reconcile with the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from shards.manifest import count_problems, read_manifest
+from shards.split import SPLITS
+from shards.writer import schema_json
+from webtext import fsio
+from webtext.config import Config
+from webtext.stats import StageCounts
+
+CHUNK = 1 << 20
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with FileSystems.open(path) as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _without_descriptions(schema: list[dict]) -> list[tuple]:
+    return [(c["name"], c["type"], c["nullable"]) for c in schema]
+
+
+def check_shard(out: str, shard: dict, schema: list[dict]) -> list[str]:
+    """Problems with one listed shard (empty list: it is exactly as recorded)."""
+    name = shard["path"]
+    path = fsio.join(out, name)
+    found = FileSystems.match([path])[0].metadata_list
+    if not found:
+        return [f"{name}: missing"]
+    problems = []
+    size = found[0].size_in_bytes
+    if size != shard["bytes"]:
+        problems.append(f"{name}: {size} bytes, manifest says {shard['bytes']}")
+    if _sha256(path) != shard["sha256"]:
+        problems.append(f"{name}: sha256 differs from the manifest (file changed or corrupted)")
+    try:
+        with FileSystems.open(path) as fh:
+            parquet = pq.ParquetFile(fh)
+            rows = parquet.metadata.num_rows
+            columns = _without_descriptions(schema_json(parquet.schema_arrow))
+            for group in range(parquet.num_row_groups):
+                parquet.read_row_group(group)  # decompresses every page: catches damaged data
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        return problems + [f"{name}: not readable as Parquet ({type(exc).__name__}: {exc})"]
+    if rows != shard["rows"]:
+        problems.append(f"{name}: {rows} rows, manifest says {shard['rows']}")
+    if columns != _without_descriptions(schema):
+        problems.append(f"{name}: schema differs from the manifest")
+    if not name.startswith(shard["split"] + "/"):
+        problems.append(f"{name}: listed under split {shard['split']!r}")
+    return problems
+
+
+def unlisted_shards(out: str, manifest: dict) -> list[str]:
+    listed = {fsio.join(out, s["path"]) for s in manifest["shards"]}
+    extra = []
+    for split in SPLITS:
+        for meta in FileSystems.match([fsio.join(out, split, "*.parquet")])[0].metadata_list:
+            if meta.path not in listed:
+                extra.append(f"{meta.path}: not in the manifest, so not part of the dataset (remove it)")
+    return sorted(extra)
+
+
+def verify_dataset(out: str) -> list[str]:
+    """Every mismatch between `out` and its manifest, as readable lines."""
+    try:
+        manifest = read_manifest(out)
+    except (FileNotFoundError, ValueError) as exc:
+        return [str(exc)]
+    problems = []
+    for shard in manifest["shards"]:
+        problems += check_shard(out, shard, manifest["schema"])
+    counts = {name: StageCounts.from_json(name, data) for name, data in manifest["stages"].items()}
+    rows = sum(s["rows"] for s in manifest["shards"])
+    if manifest["rows"] != rows:
+        problems.append(f"manifest rows={manifest['rows']} but its shards list {rows}")
+    return problems + unlisted_shards(out, manifest) + count_problems(counts, rows)
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    problems = verify_dataset(args.dir)
+    if problems:
+        print(f"webtext verify: {args.dir}: {len(problems)} problem(s):", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(args.dir)
+    splits = ", ".join(f"{name}={s['rows']}" for name, s in manifest["splits"].items())
+    print(f"OK: {args.dir}: {len(manifest['shards'])} shards, {manifest['rows']} rows ({splits}); "
+          "sizes, sha256, row counts, schema and stage counts match the manifest")
+    return 0
 
 
 def add_cli(subparsers, common) -> None:
-    pass
+    p = subparsers.add_parser(
+        "verify", parents=[common],
+        help="check a built dataset against its manifest (files, sizes, sha256, rows, schema)",
+        description=(
+            "Check that DIR is exactly the dataset its manifest.json lists: every shard present with "
+            "the recorded size, sha256, row count and schema, readable as Parquet, no unlisted shards "
+            "in the split folders, and stage counts that reconcile. Exits 1 listing every problem, "
+            "0 with a one-line OK summary."),
+    )
+    p.add_argument("dir", metavar="DIR", help="dataset folder written by `webtext build`")
+    p.set_defaults(func=_run)

@@ -1,5 +1,402 @@
-"""Work in progress."""
+"""Dataset shards (Parquet `text`) -> memory-mappable token shards (docs/contracts.md).
+
+`TOKENS/<split>/shard-NNNNN.bin` holds raw little-endian token ids (uint16 when the vocabulary
+fits, else uint32), every document followed by `<|endoftext|>`, in the order of the input rows.
+A shard closes at the first document end at or past `tokenizer.shard_tokens`, so shards never
+split a document and each records the input rows it came from.
+
+Row groups are tokenized by a pool of processes; results are consumed in input order, so
+the output does not depend on the number of workers. After every shard the progress is saved
+to `manifest.partial.json`; a rerun continues after the last finished shard, and any shard
+file that has gone missing is rebuilt from its recorded rows (and checked against its
+recorded sha256). `manifest.json` appears only when every split is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections import Counter, deque
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from training.tokenizer import Tokenizer, load_tokenizer
+
+# webtext.fsio/webtext.stats import Beam (seconds per process): they are imported inside the
+# functions that run in the main process only, so that tokenizer workers start fast.
+
+log = logging.getLogger(__name__)
+
+FORMAT = "webtext-tokens-v1"
+MANIFEST = "manifest.json"
+PARTIAL = "manifest.partial.json"
+STATS = "tokenize_stats.json"
+TOKENIZER_COPY = "tokenizer"
 
 
+# -- reading dataset shards ------------------------------------------------------------------
+def split_files(shards_dir: Path, split: str) -> list[Path]:
+    """The Parquet files of one split, sorted; clear errors when there are none."""
+    if not shards_dir.is_dir():
+        raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
+    files = sorted((shards_dir / split).glob("*.parquet"))
+    if not files:
+        raise ValueError(f"{shards_dir / split}: no Parquet shards for split {split!r}")
+    return files
+
+
+def open_shard(path: Path) -> pq.ParquetFile:
+    """A dataset shard, checked to be Parquet with a string `text` column."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+    schema = pf.schema_arrow
+    if "text" not in schema.names:
+        raise ValueError(f"{path}: no 'text' column (columns: {', '.join(schema.names)})")
+    if not (pa.types.is_string(schema.field("text").type) or pa.types.is_large_string(schema.field("text").type)):
+        raise ValueError(f"{path}: column 'text' is {schema.field('text').type}, not string")
+    return pf
+
+
+def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterator[str], int]:
+    """(non-empty texts in file order, their number as the metadata tells it) for streaming."""
+    shards = [open_shard(f) for f in files]
+    total = sum(pf.metadata.num_rows for pf in shards)
+    limit = min(total, max_documents) if max_documents else total
+
+    def texts():
+        n = 0
+        for pf in shards:
+            for batch in pf.iter_batches(columns=["text"], batch_size=1024):
+                for text in batch.column(0).to_pylist():
+                    if n == limit:
+                        return
+                    n += 1
+                    if text:
+                        yield text
+
+    return texts(), limit
+
+
+# -- units of work ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Piece:
+    """Rows [start, stop) of one row group; `first_row` is `start` as a row number of the split."""
+
+    path: str
+    row_group: int
+    start: int
+    stop: int
+    first_row: int
+
+
+def plan_pieces(files: list[Path], from_row: int, to_row: int) -> list[Piece]:
+    """The pieces covering split rows [from_row, to_row) (rows numbered across files in order)."""
+    pieces, row = [], 0
+    for path in files:
+        meta = open_shard(path).metadata
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            lo, hi = max(from_row, row), min(to_row, row + n)
+            if lo < hi:
+                pieces.append(Piece(str(path), g, lo - row, hi - row, lo))
+            row += n
+    return pieces
+
+
+@dataclass
+class PieceTokens:
+    tokens: np.ndarray  # the documents of the piece, each followed by EOT
+    doc_ends: np.ndarray  # token offset after each document
+    row_ends: np.ndarray  # split row number + 1 of each document
+    dropped: list[tuple[int, str]]  # (split row number, reason) of rows without a document
+    rows: int
+
+
+_worker_tokenizer: Tokenizer | None = None
+_worker_dtype = "uint16"
+
+
+def _init_worker(tokenizer_dir: str, parallel_inside: bool) -> None:
+    global _worker_tokenizer, _worker_dtype
+    if not parallel_inside:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the pool is the parallelism
+    _worker_tokenizer = load_tokenizer(tokenizer_dir)
+    _worker_dtype = token_dtype(_worker_tokenizer.vocab_size)
+
+
+def _tokenize_piece(piece: Piece) -> PieceTokens:
+    tok = _worker_tokenizer
+    table = open_shard(Path(piece.path)).read_row_group(piece.row_group, columns=["text"])
+    texts = table.column("text").slice(piece.start, piece.stop - piece.start).to_pylist()
+    kept, dropped = [], []
+    for i, text in enumerate(texts):
+        if text is None:
+            dropped.append((piece.first_row + i, "null_text"))
+        elif not text:
+            dropped.append((piece.first_row + i, "empty_text"))
+        else:
+            kept.append(i)
+    encoded = tok.encode_batch([texts[i] for i in kept])
+    lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
+    doc_ends = np.cumsum(lengths)
+    tokens = np.empty(int(doc_ends[-1]) if len(kept) else 0, dtype=_worker_dtype)
+    for ids, end in zip(encoded, doc_ends):
+        tokens[end - len(ids) - 1:end - 1] = ids
+    tokens[doc_ends - 1] = tok.eot_id
+    row_ends = piece.first_row + np.asarray(kept, dtype=np.int64) + 1
+    return PieceTokens(tokens, doc_ends, row_ends, dropped, len(texts))
+
+
+class _PiecePool:
+    """Tokenizes pieces in input order: in `workers` processes (started on first use, at most a
+    few pieces per worker in flight, so memory stays bounded), or in-process for one worker."""
+
+    def __init__(self, tokenizer_dir: str, workers: int):
+        self.tokenizer_dir, self.workers, self.pool = tokenizer_dir, workers, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def map(self, pieces: list[Piece]) -> Iterator[PieceTokens]:
+        if self.workers <= 1:
+            _init_worker(self.tokenizer_dir, parallel_inside=True)
+            yield from map(_tokenize_piece, pieces)
+            return
+        if self.pool is None:  # spawn: no fork of a process that may hold Rust/torch threads
+            self.pool = multiprocessing.get_context("spawn").Pool(
+                self.workers, initializer=_init_worker, initargs=(self.tokenizer_dir, False))
+        todo = iter(pieces)
+        pending = deque(self.pool.apply_async(_tokenize_piece, (p,)) for p in islice(todo, 2 * self.workers))
+        while pending:
+            result = pending.popleft().get()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(self.pool.apply_async(_tokenize_piece, (nxt,)))
+            yield result
+
+
+# -- writing shards --------------------------------------------------------------------------
+def token_dtype(vocab_size: int) -> str:
+    return "uint16" if vocab_size <= 2**16 else "uint32"
+
+
+def _write_shard(root: Path, split: str, index: int, tokens: np.ndarray, dtype: str) -> dict:
+    from webtext.fsio import atomic_write_bytes
+
+    data = tokens.astype("<u2" if dtype == "uint16" else "<u4").tobytes()
+    file = f"{split}/shard-{index:05d}.bin"
+    atomic_write_bytes(str(root / file), data)
+    return {"file": file, "tokens": len(tokens), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class _SplitCutter:
+    """Buffers tokenized pieces and cuts them into shards at document ends."""
+
+    def __init__(self, shard_tokens: int, next_row: int):
+        self.shard_tokens = shard_tokens
+        self.start_row = next_row
+        self.parts: list[PieceTokens] = []
+        self.buffered = 0
+
+    def add(self, part: PieceTokens) -> None:
+        self.parts.append(part)
+        self.buffered += len(part.tokens)
+
+    def cut(self, final: bool, end_row: int):
+        """Yield (tokens, documents, [row_from, row_to)) per full shard, and the rest if `final`;
+        the last shard of a split also covers trailing rows without a document."""
+        while self.buffered and (self.buffered >= self.shard_tokens or final):
+            offsets = np.cumsum([0] + [len(p.tokens) for p in self.parts[:-1]])
+            tokens = np.concatenate([p.tokens for p in self.parts])
+            doc_ends = np.concatenate([p.doc_ends + off for p, off in zip(self.parts, offsets)])
+            row_ends = np.concatenate([p.row_ends for p in self.parts])
+            k = min(int(np.searchsorted(doc_ends, self.shard_tokens)), len(doc_ends) - 1)
+            cut, row_to = int(doc_ends[k]), int(row_ends[k])
+            if cut == self.buffered and not final:
+                return  # keep it until more arrives: rows after its last document may end the split
+            self.buffered -= cut
+            self.parts = [PieceTokens(tokens[cut:], doc_ends[k + 1:] - cut, row_ends[k + 1:], [], 0)]
+            if final and not self.buffered:
+                row_to = end_row
+            yield tokens[:cut], k + 1, [self.start_row, row_to]
+            self.start_row = row_to
+        if not self.buffered:
+            self.parts = []
+
+
+# -- the stage -------------------------------------------------------------------------------
+def _fingerprint(files: list[Path]) -> list[dict]:
+    return [{"file": f.name, "bytes": f.stat().st_size, "rows": open_shard(f).metadata.num_rows} for f in files]
+
+
+def _load_state(out: Path, expected: dict) -> dict | None:
+    """The saved progress (final or partial manifest), if it was made from the same inputs."""
+    for name in (MANIFEST, PARTIAL):
+        path = out / name
+        if not path.is_file():
+            continue
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc}); delete {out} to start over") from None
+        for key, value in expected.items():
+            if state.get(key) != value:
+                raise ValueError(f"{out} holds token shards made with a different {key.replace('_', ' ')}; "
+                                 f"use another --out directory or delete it")
+        return state
+    return None
+
+
+def tokenize_shards(shards_dir, tokenizer_dir, out, cfg, progress: bool = True) -> dict:
+    """Tokenize every configured split present in `shards_dir`; returns the manifest."""
+    from webtext.fsio import atomic_write_text
+    from webtext.stats import write_stats_json
+
+    shards_dir, out = Path(shards_dir), Path(out)
+    if not shards_dir.is_dir():
+        raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
+    present = [s for s in cfg.splits if (shards_dir / s).is_dir()]
+    if not present:
+        raise ValueError(f"{shards_dir}: none of the splits {cfg.splits} is there")
+    files = {s: split_files(shards_dir, s) for s in present}
+    tok = load_tokenizer(tokenizer_dir)
+    dtype = token_dtype(tok.vocab_size)
+    expected = {
+        "format": FORMAT, "tokenizer_sha256": tok.sha256(), "shard_tokens": cfg.shard_tokens,
+        "source": {s: _fingerprint(f) for s, f in files.items()},
+    }
+    state = _load_state(out, expected) or {
+        **expected, "dtype": dtype, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
+        "tokenizer_dir": str((out / TOKENIZER_COPY).resolve()), "splits": {},
+    }
+    tok.save(out / TOKENIZER_COPY)  # the tokens are only readable with their tokenizer
+    tok_dir = str(out / TOKENIZER_COPY)
+
+    def save_progress():
+        atomic_write_text(str(out / PARTIAL), json.dumps(state, indent=1) + "\n")
+
+    with _PiecePool(tok_dir, cfg.workers) as pool:
+        for split in present:
+            _repair_missing(out, split, files[split], state["splits"].get(split, {}), pool, dtype)
+        _tokenize_splits(out, state, files, pool, cfg.shard_tokens, dtype, progress, save_progress)
+    atomic_write_text(str(out / MANIFEST), json.dumps(state, indent=1) + "\n")
+    (out / PARTIAL).unlink(missing_ok=True)
+    counts = {"tokenize": stage_counts(state)}
+    counts["tokenize"].check()
+    write_stats_json(out / STATS, counts, {"splits": {s: {k: v for k, v in st.items() if k != "shards"}
+                                                       for s, st in state["splits"].items()}})
+    return state
+
+
+def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool: "_PiecePool", shard_tokens: int,
+                     dtype: str, progress: bool, save_progress) -> None:
+    """Continue every unfinished split from its `next_row`, saving progress after each shard."""
+    from tqdm import tqdm
+
+    total_rows = {s: sum(fp["rows"] for fp in state["source"][s]) for s in files}
+    todo = sum(total_rows[s] - state["splits"].get(s, {}).get("next_row", 0) for s in files)
+    bar = tqdm(total=todo, unit="doc", desc="tokenizing", disable=not progress)
+    for split in files:
+        st = state["splits"].setdefault(split, {"shards": [], "next_row": 0, "dropped": {}, "complete": False})
+        if st["complete"]:
+            continue
+        cutter = _SplitCutter(shard_tokens, st["next_row"])
+        dropped = Counter(st["dropped"])
+        pending_drops: list[tuple[int, str]] = []
+
+        def emit(final: bool):
+            for tokens, documents, rows in cutter.cut(final, total_rows[split]):
+                record = _write_shard(out, split, len(st["shards"]), tokens, dtype)
+                st["shards"].append({**record, "documents": documents, "rows": rows})
+                for row, reason in [d for d in pending_drops if d[0] < rows[1]]:
+                    dropped[reason] += 1
+                pending_drops[:] = [d for d in pending_drops if d[0] >= rows[1]]
+                st.update(next_row=rows[1], dropped=dict(dropped))
+                save_progress()
+
+        pieces = plan_pieces(files[split], st["next_row"], total_rows[split])
+        for part in pool.map(pieces):
+            cutter.add(part)
+            pending_drops.extend(part.dropped)
+            emit(final=False)
+            bar.update(part.rows)
+        emit(final=True)
+        dropped.update(reason for _, reason in pending_drops)
+        documents = sum(s["documents"] for s in st["shards"])
+        if not documents:
+            raise ValueError(f"{files[split][0].parent}: split {split!r} has no non-empty documents")
+        st.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
+                  documents=documents, tokens=sum(s["tokens"] for s in st["shards"]))
+        save_progress()
+    bar.close()
+
+
+def stage_counts(manifest: dict):
+    """Rows in, documents out, rows dropped by reason, over all splits (a StageCounts)."""
+    from webtext.stats import StageCounts
+
+    dropped: Counter = Counter()
+    for st in manifest["splits"].values():
+        dropped.update(st["dropped"])
+    return StageCounts("tokenize", sum(st["rows"] for st in manifest["splits"].values()),
+                       sum(st["documents"] for st in manifest["splits"].values()), dict(dropped))
+
+
+def _repair_missing(out: Path, split: str, files: list[Path], st: dict, pool: _PiecePool, dtype: str):
+    """Rebuild recorded shards whose file is missing or has the wrong size, from their rows."""
+    itemsize = np.dtype(dtype).itemsize
+    for index, shard in enumerate(st.get("shards", [])):
+        path = out / shard["file"]
+        if path.is_file() and path.stat().st_size == shard["tokens"] * itemsize:
+            continue
+        log.warning("%s: missing or truncated, rebuilding it from rows %s", path, shard["rows"])
+        parts = list(pool.map(plan_pieces(files, *shard["rows"])))
+        tokens = np.concatenate([p.tokens for p in parts]) if parts else np.zeros(0, dtype)
+        record = _write_shard(out, split, index, tokens, dtype)
+        if record["sha256"] != shard["sha256"]:
+            path.unlink()
+            raise ValueError(f"{path}: rebuilt shard differs from the recorded one (input changed?); "
+                             f"delete {out} to start over")
+
+
+# -- CLI -------------------------------------------------------------------------------------
 def add_cli(subparsers, common) -> None:
-    pass
+    parser = subparsers.add_parser(
+        "tokenize", parents=[common], help="dataset shards -> token shards for training",
+        description="Tokenize DIR/<split>/*.parquet (column `text`) into TOKENS/<split>/shard-NNNNN.bin "
+                    "(little-endian uint16/uint32, <|endoftext|> after every document) with "
+                    "TOKENS/manifest.json. Resumable: rerun the same command after an interruption.",
+    )
+    parser.add_argument("--shards", required=True, metavar="DIR", help="dataset shards (output of `webtext build`)")
+    parser.add_argument("--tokenizer", required=True, metavar="TOKDIR",
+                        help="tokenizer directory (tokenizer.json, or GPT-2's encoder.json + vocab.bpe)")
+    parser.add_argument("--out", required=True, metavar="TOKENS", help="output directory for token shards")
+    parser.set_defaults(func=_cli_tokenize)
+
+
+def _cli_tokenize(args, cfg) -> int:
+    from webtext.stats import format_counts_table
+
+    manifest = tokenize_shards(args.shards, args.tokenizer, args.out, cfg.tokenizer)
+    print(format_counts_table({"tokenize": stage_counts(manifest)}))
+    for split, st in manifest["splits"].items():
+        print(f"{split:<6} {st['tokens']:>14,} tokens {st['documents']:>10,} documents "
+              f"{len(st['shards']):>5} shards")
+    print(f"{manifest['dtype']} token shards -> {args.out}/{MANIFEST}")
+    return 0

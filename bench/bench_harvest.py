@@ -1,0 +1,202 @@
+"""Harvest throughput: records per second per core, inner loop and whole Beam pipeline.
+
+    .venv/bin/python -m bench.bench_harvest [--records N]
+
+Generates a synthetic Pushshift month (2018-style records with the full field set, written as
+.zst with a 2 GiB window) whose mix follows modern dumps: most submissions score 1-2, about
+40% are self posts, a third of link posts go to image/video/social hosts, a few percent are
+NSFW or crossposts that nest a copy of their parent. Then it times, in this process:
+
+- `decompress+split`: reading the dump into lines (the floor every variant pays),
+- `json.loads all`: parsing every line, the naive approach's cost before any rule runs,
+- `filter (no precheck)`: the harvest rules with every line parsed,
+- `filter`: the harvest rules as shipped (raw-byte pre-check first),
+- `pipeline`: `run_harvest` end to end on the DirectRunner with one worker,
+
+and the real 2005 Pushshift sample (../shared, if present), where 71% of records pass the
+score rule so the pre-check helps little. Rates are per CPU second of this process (= per
+core) and per wall second; the ratios compare against `json.loads all` of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import random
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import zstandard
+
+from crawl.config import HarvestConfig
+from crawl.dumps import iter_line_batches
+from crawl.harvest import PostFilter, run_harvest
+from webtext.config import load_config
+
+RESULTS = Path(__file__).resolve().parent / "results" / "harvest.json"
+SHARED_REDDIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "reddit"
+TARGET = 50_000  # records/s per core (the issue's target)
+
+NEWS_HOSTS = [f"www.news{i}.example" for i in range(300)] + [f"blog{i}.example.org" for i in range(300)]
+MEDIA_URLS = ["https://i.imgur.com/{id}.jpg", "https://i.redd.it/{id}.png", "https://www.youtube.com/watch?v={id}",
+              "https://twitter.com/user/status/{n}", "https://gfycat.com/{id}", "https://v.redd.it/{id}"]
+SUBREDDITS = ["news", "worldnews", "politics", "technology", "science", "AskReddit", "pics", "funny",
+              "gaming", "programming", "Python", "europe", "Futurology", "books", "history"]
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def _record(n: int, rng: random.Random) -> dict:
+    post_id = _base36(60_000_000 + n)
+    sub = rng.choice(SUBREDDITS)
+    roll = rng.random()
+    score = 1 if roll < 0.55 else 2 if roll < 0.65 else rng.randint(3, 40) if roll < 0.9 else rng.randint(41, 30_000)
+    is_self = rng.random() < 0.4
+    title = " ".join(rng.choice(["Breaking", "analysis", "of", "the", "new", "report", "Grüße", "über",
+                                 "why", "city", "council", "votes", "東京", "science"]) for _ in range(rng.randint(4, 14)))
+    if is_self:
+        url = f"https://www.reddit.com/r/{sub}/comments/{post_id}/some_title/"
+        domain = f"self.{sub}"
+    elif rng.random() < 0.33:
+        url = rng.choice(MEDIA_URLS).format(id=post_id + "AbC", n=900_000_000_000 + n)
+        domain = url.split("/")[2]
+    else:
+        host = rng.choice(NEWS_HOSTS)
+        article = n if rng.random() > 0.1 else rng.randrange(max(n, 1))  # some links are reposted
+        url = f"http://{host}/2018/03/story-{article}.html"
+        if rng.random() < 0.2:
+            url += "?utm_source=reddit&amp;utm_medium=social&amp;id=" + str(article)
+        domain = host.removeprefix("www.")
+    rec = {
+        "archived": False, "author": f"user{rng.randrange(10**6)}", "author_flair_css_class": None,
+        "author_flair_text": None, "brand_safe": True, "can_gild": True, "contest_mode": False,
+        "created_utc": 1519862400 + n * 13, "distinguished": None, "domain": domain, "edited": False,
+        "gilded": 0, "hidden": False, "hide_score": False, "id": post_id, "is_crosspostable": True,
+        "is_reddit_media_domain": domain in ("i.redd.it", "v.redd.it"), "is_self": is_self,
+        "is_video": False, "link_flair_css_class": None, "link_flair_richtext": [], "link_flair_text": None,
+        "locked": False, "media": None, "media_embed": {}, "no_follow": score < 3, "num_comments": rng.randrange(200),
+        "num_crossposts": 0, "over_18": rng.random() < 0.05, "parent_whitelist_status": "all_ads",
+        "permalink": f"/r/{sub}/comments/{post_id}/some_title/", "pinned": False, "retrieved_on": 1520467337 + n,
+        "rte_mode": "markdown", "score": score, "secure_media": None, "secure_media_embed": {},
+        "selftext": (" ".join(["lorem ipsum dolor sit amet"] * rng.randint(5, 60))) if is_self else "",
+        "send_replies": True, "spoiler": False, "stickied": False, "subreddit": sub,
+        "subreddit_id": "t5_2qh" + _base36(SUBREDDITS.index(sub)), "subreddit_name_prefixed": f"r/{sub}",
+        "subreddit_subscribers": 1_000_000, "subreddit_type": "public", "suggested_sort": None,
+        "thumbnail": "self" if is_self else "default", "thumbnail_height": None, "thumbnail_width": None,
+        "title": title, "url": url, "whitelist_status": "all_ads",
+    }
+    if rng.random() < 0.03:  # a crosspost nests its parent, with the parent's own score/is_self/url
+        parent = {k: rec[k] for k in ("id", "score", "is_self", "over_18", "url", "title", "subreddit")}
+        parent.update(score=rng.randint(1, 5000), id=_base36(50_000_000 + n))
+        rec["crosspost_parent"] = "t3_" + parent["id"]
+        rec["crosspost_parent_list"] = [parent]
+    return rec
+
+
+def make_dump(path: Path, records: int, seed: int = 2018) -> int:
+    rng = random.Random(seed)
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
+    cctx = zstandard.ZstdCompressor(compression_params=params)
+    with open(path, "wb") as fh, cctx.stream_writer(fh, closefd=False) as writer:  # size unknown: 2 GiB window
+        for n in range(records):
+            writer.write(json.dumps(_record(n, rng), separators=(",", ":"), sort_keys=True).encode() + b"\n")
+    return path.stat().st_size
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, float, object]:
+    """(cpu seconds, wall seconds, result) of the fastest of `repeat` runs."""
+    best = None
+    for _ in range(repeat):
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = fn()
+        run = (time.process_time() - cpu, time.perf_counter() - wall, result)
+        if best is None or run[0] < best[0]:
+            best = run
+    return best
+
+
+class _NoPrecheck(PostFilter):
+    def precheck(self, line):
+        return None
+
+
+def _filter_all(rules: PostFilter, lines: list) -> int:
+    return len(rules.filter_batch(lines, Counter()))
+
+
+def _measure(name: str, records: int, fn, repeat: int = 1) -> dict:
+    cpu, wall, _ = timed(fn, repeat)
+    return {"variant": name, "records": records, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+            "records_per_cpu_s": round(records / max(cpu, 1e-9)), "records_per_wall_s": round(records / max(wall, 1e-9))}
+
+
+def bench_lines(label: str, lines: list, repeat: int) -> list[dict]:
+    cfg = HarvestConfig()
+    rules, full = PostFilter(cfg), _NoPrecheck(cfg)
+    rows = [
+        _measure(f"{label}: json.loads all", len(lines), lambda: [json.loads(x) for x in lines if x], repeat),
+        _measure(f"{label}: filter (no precheck)", len(lines), lambda: _filter_all(full, lines), repeat),
+        _measure(f"{label}: filter", len(lines), lambda: _filter_all(rules, lines), repeat),
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    args = parser.parse_args(argv or [])
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench_harvest_") as tmp:
+        dump = Path(tmp) / "RS_2018-03.zst"
+        size = make_dump(dump, args.records)
+        lines = []
+        results.append(_measure("synthetic: decompress+split", args.records,
+                                lambda: lines.extend(x for b in iter_line_batches(str(dump)) for x in b)))
+        results += bench_lines("synthetic", lines, repeat=2)
+        cfg = load_config(None, ["beam.direct_num_workers=1", "beam.direct_running_mode=in_memory"])
+        stats = {}
+        results.append(_measure("synthetic: pipeline (DirectRunner, 1 worker)", args.records,
+                                lambda: stats.update(run_harvest([str(dump)], str(Path(tmp) / "out"), cfg))))
+        kept_posts, urls = stats["counts"]["harvest"].records_out, stats["urls"]
+    if (SHARED_REDDIT / "RS_v2_2005-07.xz").exists():
+        real = [x for name in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz")
+                for x in lzma.decompress((SHARED_REDDIT / name).read_bytes()).split(b"\n") if x]
+        results += bench_lines("real 2005 sample (x20)", real * 20, repeat=2)
+
+    baseline = {r["variant"].split(":")[0]: r["records_per_cpu_s"] for r in results if r["variant"].endswith("json.loads all")}
+    for r in results:
+        base = baseline.get(r["variant"].split(":")[0])
+        r["vs_json_loads_all"] = round(r["records_per_cpu_s"] / base, 2) if base else None
+    pipeline = next(r for r in results if "pipeline" in r["variant"])
+    summary = {
+        "records": args.records, "dump_bytes": size, "kept_posts": kept_posts, "urls": urls,
+        "target_records_per_cpu_s": TARGET,
+        "pipeline_records_per_cpu_s": pipeline["records_per_cpu_s"],
+        "meets_target": pipeline["records_per_cpu_s"] >= TARGET,
+        "results": results,
+    }
+    print(f"{'variant':<48}{'rec/s/core':>12}{'rec/s wall':>12}{'x json.loads':>14}")
+    for r in results:
+        ratio = "" if r["vs_json_loads_all"] is None else f"{r['vs_json_loads_all']:.2f}"
+        print(f"{r['variant']:<48}{r['records_per_cpu_s']:>12,}{r['records_per_wall_s']:>12,}{ratio:>14}")
+    print(f"{args.records:,} records ({size / 1e6:.1f} MB .zst) -> {kept_posts:,} kept posts, {urls:,} URLs; "
+          f"pipeline {pipeline['records_per_cpu_s']:,} records/s per core (target {TARGET:,})")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

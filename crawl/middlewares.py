@@ -1,0 +1,330 @@
+"""Scrapy components that make the crawler safe and polite, and name every failure.
+
+Each refusal raises its own exception type, so `outcome_of_failure` can turn any failure that
+reaches the spider into one crawl-log outcome without parsing messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import time
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from scrapy import signals
+from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from scrapy.resolver import CachingThreadedResolver
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import defer, error as txerror
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+log = logging.getLogger(__name__)
+
+
+class CrawlRefusal(IgnoreRequest):
+    """Base of the refusals below; `outcome` is the crawl-log outcome it stands for."""
+
+    outcome = "error"
+
+
+class BlockedAddress(CrawlRefusal):
+    outcome = "blocked_address"
+
+
+class UnresolvableHost(CrawlRefusal):
+    outcome = "dns"
+
+
+class RobotsDisallowed(CrawlRefusal):
+    outcome = "robots"
+
+
+class BodyTooLarge(CrawlRefusal):
+    outcome = "too_large"
+
+
+class RedirectLoop(CrawlRefusal):
+    outcome = "redirect_loop"
+
+
+class TooManyRedirects(CrawlRefusal):
+    outcome = "too_many_redirects"
+
+
+# -- address policy -------------------------------------------------------------------------
+
+def address_refusal(ip: str, allow_loopback: bool) -> str | None:
+    """Why a connection to `ip` is refused, or None if it is a public address.
+
+    Private, link-local, multicast, reserved, shared and unspecified ranges are never
+    crawled; loopback only when allowed (tests and the offline replay).
+    """
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return None if allow_loopback else f"{addr} is a loopback address"
+    if addr.is_multicast or addr.is_reserved or addr.is_unspecified or not addr.is_global:
+        return f"{addr} is not a public address"
+    return None
+
+
+def ip_literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]").split("%")[0]))
+    except ValueError:
+        return None
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's DNS_RESOLVER: a static host table first, DNS only if enabled, and every
+    answer checked against the address policy, so that the connection itself (not just the
+    pre-download check) can never reach a refused address."""
+
+    def __init__(self, reactor, cache_size, timeout, static_hosts, resolve_dns, allow_loopback,
+                 proxy_host=None, loopback_hosts=frozenset()):
+        super().__init__(reactor, cache_size, timeout)
+        self.static_hosts = static_hosts
+        self.resolve_dns = resolve_dns
+        self.allow_loopback = allow_loopback
+        self.proxy_host = proxy_host
+        self.loopback_hosts = loopback_hosts  # names served by the local replay server
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        s = crawler.settings
+        proxy = s.get("WEBTEXT_PROXY")
+        return cls(
+            reactor, s.getint("DNSCACHE_SIZE"), s.getfloat("DNS_TIMEOUT"),
+            dict(s.getdict("WEBTEXT_STATIC_HOSTS")), s.getbool("WEBTEXT_RESOLVE_DNS"),
+            s.getbool("WEBTEXT_ALLOW_LOOPBACK"), urlsplit(proxy).hostname if proxy else None,
+            frozenset(s.getlist("WEBTEXT_LOOPBACK_HOSTS")),
+        )
+
+    def getHostByName(self, name, timeout=()):
+        host = name.lower().rstrip(".")
+        answer = self._lookup(host, name, timeout)
+        if host == self.proxy_host:  # the operator's proxy is trusted; crawl targets are not
+            return answer
+        return answer.addCallback(self._checked, name)
+
+    def _lookup(self, host, name, timeout):
+        if host in self.static_hosts:
+            return defer.succeed(self.static_hosts[host])
+        if ip_literal(host):
+            return defer.succeed(ip_literal(host))
+        if not self.resolve_dns:
+            return defer.fail(UnresolvableHost(f"{name}: not in the static host table (DNS is off)"))
+        return super().getHostByName(name, timeout)
+
+    def _checked(self, ip: str, name: str) -> str:
+        reason = address_refusal(ip, self.allow_loopback or name.lower().rstrip(".") in self.loopback_hosts)
+        if reason:
+            raise BlockedAddress(f"{name} resolves to {reason}")
+        return ip
+
+
+class AddressGuardMiddleware:
+    """Resolve and check every request's host before anything is sent to it.
+
+    Runs first in the chain, so refused and unresolvable hosts never get a robots.txt
+    request either. Redirects come back through the scheduler, so every hop is checked.
+    Also routes requests through the configured proxy (the offline replay server).
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.allow_loopback = crawler.settings.getbool("WEBTEXT_ALLOW_LOOPBACK")
+        self.proxy = crawler.settings.get("WEBTEXT_PROXY")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request):
+        host = urlsplit(request.url).hostname or ""
+        literal = ip_literal(host)
+        if literal:
+            reason = address_refusal(literal, self.allow_loopback)
+            if reason:
+                raise BlockedAddress(f"{host}: {reason}")
+        else:
+            from twisted.internet import reactor
+
+            try:
+                await maybe_deferred_to_future(reactor.resolve(host))
+            except CrawlRefusal:
+                raise
+            except Exception as exc:
+                raise UnresolvableHost(f"{host}: {exc}") from exc
+        if self.proxy:
+            request.meta["proxy"] = self.proxy
+        return None
+
+
+# -- politeness -------------------------------------------------------------------------------
+
+class RobotsMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt handling (cached per host) with a refusal of its own type."""
+
+    def process_request_2(self, rp, request):
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise RobotsDisallowed(str(exc)) from exc
+
+
+class CrawlDelay:
+    """Extension: honour robots.txt Crawl-delay (capped) as a floor on the host's delay.
+
+    Connected after AutoThrottle, so the floor is re-applied after every adjustment.
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT") or crawler.settings.get("USER_AGENT")
+        self.max_delay = crawler.settings.getfloat("WEBTEXT_MAX_CRAWL_DELAY")
+        self.floors: dict[str, float] = {}
+        crawler.signals.connect(self._robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def _robots_parsed(self, robotparser, request):
+        delay = getattr(robotparser, "rp", None) and robotparser.rp.crawl_delay(self.user_agent)
+        if not delay:
+            return
+        key = self.crawler.engine.downloader.get_slot_key(request)
+        self.floors[key] = min(float(delay), self.max_delay)
+        self._apply(key)
+
+    def _response_downloaded(self, response, request, spider=None):
+        key = request.meta.get("download_slot")
+        if key in self.floors:
+            self._apply(key)
+
+    def _apply(self, key):
+        slot = self.crawler.engine.downloader.slots.get(key)
+        if slot is not None:
+            slot.delay = max(slot.delay, self.floors[key])
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retry policy plus exponential backoff and Retry-After.
+
+    The wait happens inside the downloader (it holds one of CONCURRENT_REQUESTS while
+    sleeping), so it is capped by retry_max_delay; a server asking for longer is given up on.
+    """
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.backoff_base = settings.getfloat("WEBTEXT_RETRY_BACKOFF_BASE")
+        self.max_delay = settings.getfloat("WEBTEXT_RETRY_MAX_DELAY")
+
+    async def process_response(self, request, response):
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        wait = self._delay(request, retry_after(response.headers.get(b"Retry-After")))
+        if wait is None:
+            return response
+        retry = self._retry(request, f"HTTP {response.status}")
+        if retry is None:
+            return response
+        await asyncio.sleep(wait)
+        return retry
+
+    async def process_exception(self, request, exception):
+        if request.meta.get("dont_retry") or not isinstance(exception, self.exceptions_to_retry):
+            return None
+        retry = self._retry(request, exception)
+        if retry is not None:
+            await asyncio.sleep(self._delay(request, None))
+        return retry
+
+    def _delay(self, request, asked: float | None) -> float | None:
+        attempt = request.meta.get("retry_times", 0) + 1
+        backoff = self.backoff_base * 2 ** (attempt - 1) * random.uniform(0.75, 1.25)
+        if asked is not None and asked > self.max_delay:
+            return None
+        return min(max(backoff, asked or 0.0), self.max_delay)
+
+
+def retry_after(value: bytes | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+# -- redirects and size limits ---------------------------------------------------------------
+
+class ChainRedirectMiddleware(RedirectMiddleware):
+    """Redirects with loop detection; every hop is a new request that bypasses the dupefilter."""
+
+    def _redirect(self, redirected, request, reason):
+        chain = [*request.meta.get("redirect_urls", []), request.url]
+        if redirected.url in chain:
+            raise RedirectLoop(f"redirect loop back to {redirected.url}")
+        if len(chain) > self.max_redirect_times:
+            raise TooManyRedirects(f"more than {self.max_redirect_times} redirects")
+        redirected = super()._redirect(redirected, request, reason)
+        redirected.dont_filter = True
+        return redirected
+
+
+class BoundedDecompressionMiddleware(HttpCompressionMiddleware):
+    """Scrapy's decompression, which stops at DOWNLOAD_MAXSIZE (a gzip bomb), as `too_large`."""
+
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except IgnoreRequest as exc:
+            if isinstance(exc.__cause__, _DecompressionMaxSizeExceeded):
+                raise BodyTooLarge(str(exc)) from exc
+            raise
+
+
+# -- outcomes ----------------------------------------------------------------------------------
+
+_OUTCOME_BY_EXCEPTION: list[tuple[tuple[type[BaseException], ...], str]] = [
+    ((DownloadTimeoutError, txerror.TimeoutError, defer.TimeoutError), "timeout"),
+    ((DownloadCancelledError, defer.CancelledError), "too_large"),
+    ((CannotResolveHostError, txerror.DNSLookupError), "dns"),
+    ((DownloadConnectionRefusedError, DownloadFailedError, ResponseDataLossError, txerror.ConnectError,
+      txerror.ConnectionLost, txerror.ConnectionDone, ResponseFailed, ResponseNeverReceived, OSError),
+     "connection"),
+]
+
+
+def outcome_of_exception(exc: BaseException) -> str:
+    """The crawl-log outcome for a failed request (`error` if nothing more specific fits)."""
+    if isinstance(exc, CrawlRefusal):
+        return exc.outcome
+    for types, outcome in _OUTCOME_BY_EXCEPTION:
+        if isinstance(exc, types):
+            return outcome
+    return "error"

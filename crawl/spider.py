@@ -1,0 +1,224 @@
+"""The spider: one request per input URL, and exactly one crawl-log row per input URL.
+
+Every request ends in `parse` (any HTTP status: HTTPERROR_ALLOW_ALL) or `failed` (any
+exception), and both hand a single outcome to the `Recorder`, which writes the WARC pair for
+`ok` pages and the crawl-log row for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from twisted.internet import task
+from tqdm import tqdm
+
+from crawl.crawl_log import CrawlLogWriter
+from crawl.middlewares import outcome_of_exception
+from crawl.warc import FetchedPage, WarcWriter
+
+log = logging.getLogger(__name__)
+
+# Signatures of non-HTML bodies that servers mislabel as text/html.
+_BINARY_MAGIC = (
+    b"%PDF-", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"PK\x03\x04",
+    b"\x1f\x8b", b"RIFF", b"OggS", b"ID3", b"\x00\x00\x01\x00", b"BM", b"\xd0\xcf\x11\xe0",
+    b"wOFF", b"wOF2", b"\x7fELF", b"MZ",
+)
+# WHATWG MIME sniffing: tags that identify an HTML document when a body starts with them.
+_HTML_OPENERS = (
+    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
+    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
+)
+_CONTROL_BYTES = frozenset(range(0x00, 0x09)) | {0x0B} | frozenset(range(0x0E, 0x1B)) | frozenset(range(0x1C, 0x20))
+
+
+def looks_binary(body: bytes) -> bool:
+    head = body[:1024]
+    return head.startswith(_BINARY_MAGIC) or any(b in _CONTROL_BYTES for b in head[:512])
+
+
+def looks_like_html(body: bytes) -> bool:
+    """WHATWG-style sniff: after a BOM, whitespace and an XML declaration, an HTML tag."""
+    head = body[:1024].lstrip(b"\xef\xbb\xbf").lstrip().lower()
+    if head.startswith(b"<?xml"):
+        head = head[head.find(b"?>") + 2:].lstrip() if b"?>" in head else b""
+    for opener in _HTML_OPENERS:
+        if head.startswith(opener) and head[len(opener):len(opener) + 1] in (b" ", b">", b"\t", b"\n", b"\r", b"-"):
+            return True
+    return False
+
+
+def html_refusal(content_type: str, body: bytes, html_types: list[str], sniff_types: list[str]) -> str | None:
+    """Why a 2xx response is not an HTML page (outcome `not_html`), or None if it is."""
+    declared = content_type.split(";", 1)[0].strip().lower()
+    if looks_binary(body):
+        return f"binary body labelled {declared or 'without a type'}"
+    if declared in html_types:
+        return None
+    if declared in sniff_types and looks_like_html(body):
+        return None
+    return f"content type {declared or '(none)'} is not HTML"
+
+
+def _headers(headers) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, values in headers.items() for v in values]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Recorder:
+    """Turns outcomes into WARC records and crawl-log rows; checkpoints; shows progress."""
+
+    def __init__(self, warc: WarcWriter, crawl_log: CrawlLogWriter, total: int, flush_rows: int,
+                 flush_seconds: float, progress: bool = True):
+        self.warc = warc
+        self.crawl_log = crawl_log
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.outcomes: Counter = Counter()
+        self.bytes_ok = 0
+        self.urls: set[str] = set()
+        self._bar = tqdm(total=total, unit="url", desc="crawl", disable=not progress, mininterval=1.0, smoothing=0.1)
+        self._last_postfix = 0.0
+
+    def record(self, row: dict, url: str, final_url: str, outcome: str, *, status: int | None = None,
+               body_bytes: int = 0, started: float | None = None, redirects: list[str] = (),
+               error: str | None = None, page: FetchedPage | None = None) -> None:
+        if url in self.urls:  # a second answer for one URL would break "exactly once"
+            log.error("second outcome %s for %s ignored", outcome, url)
+            return
+        self.urls.add(url)
+        warc_file = warc_offset = None
+        if page is not None:
+            warc_file, warc_offset = self.warc.write(page)
+            self.bytes_ok += len(page.body)
+        self.crawl_log.append({
+            "url": url, "final_url": final_url, "outcome": outcome, "http_status": status,
+            "bytes": body_bytes, "fetch_seconds": time.time() - started if started else 0.0,
+            "crawl_time": _now(), "redirects": list(redirects), "warc_file": warc_file,
+            "warc_offset": warc_offset, "error": error,
+        })
+        self.outcomes[outcome] += 1
+        self._bar.update(1)
+        now = time.monotonic()
+        if now - self._last_postfix > 1.0:
+            self._last_postfix = now
+            self._bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in self.outcomes.most_common(6)), refresh=False)
+        if len(self.crawl_log) >= self.flush_rows:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """WARC bytes first, then the log part that refers to them."""
+        if len(self.crawl_log):
+            self.warc.sync()
+        self.crawl_log.flush()
+
+    def checkpoint_if_due(self) -> None:
+        if time.monotonic() - self.crawl_log.last_flush >= self.flush_seconds:
+            self.checkpoint()
+
+    def close(self) -> None:
+        self.checkpoint()
+        self.warc.close()
+        self._bar.close()
+
+
+class UrlTableSpider(scrapy.Spider):
+    """Fetches each URL-table row once; no link following (WebText crawls only the linked pages)."""
+
+    name = "webtext"
+
+    def __init__(self, rows: list[dict], recorder: Recorder, html_types: list[str],
+                 sniff_types: list[str], start_backlog: int, **kwargs):
+        super().__init__(**kwargs)
+        self.rows = rows
+        self.recorder = recorder
+        self.html_types = html_types
+        self.sniff_types = sniff_types
+        self.start_backlog = start_backlog
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        crawler.signals.connect(spider._reached_downloader, signal=signals.request_reached_downloader)
+        return spider
+
+    def _reached_downloader(self, request, spider=None):
+        """fetch_seconds counts from the first attempt on the wire, not from queueing."""
+        request.meta.setdefault("webtext_started", time.time())
+
+    def _opened(self, spider):
+        self._checkpoints = task.LoopingCall(self.recorder.checkpoint_if_due)
+        self._checkpoints.start(min(self.recorder.flush_seconds, 5.0), now=False)
+
+    def _closed(self, spider, reason):
+        if self._checkpoints.running:
+            self._checkpoints.stop()
+        self.recorder.close()
+
+    async def start(self):
+        """Yield requests lazily: only while the scheduler's backlog is short, so a huge URL
+        table is never copied into memory as requests, yet the downloader-aware queue has
+        enough different hosts to choose from."""
+        engine = self.crawler.engine
+        for row in self.rows:
+            while len(engine.scheduler) >= self.start_backlog:
+                await asyncio.sleep(0.02)
+            url = row["url"]
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                self.recorder.record(row, url, url, "invalid_url", error="not an http(s) URL with a host")
+                continue
+            try:
+                request = scrapy.Request(url, callback=self.parse, errback=self.failed,
+                                         dont_filter=True, meta={"row": row})
+            except ValueError as exc:
+                self.recorder.record(row, url, url, "invalid_url", error=str(exc))
+                continue
+            yield request
+
+    def parse(self, response):
+        request = response.request
+        row = request.meta["row"]
+        common = dict(status=response.status, body_bytes=len(response.body),
+                      started=request.meta.get("webtext_started"), redirects=request.meta.get("redirect_urls", []))
+        if not 200 <= response.status < 300:
+            outcome = f"http_{response.status // 100}xx"
+            self.recorder.record(row, row["url"], response.url, outcome, error=f"HTTP {response.status}", **common)
+            return
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+        refusal = html_refusal(content_type, response.body, self.html_types, self.sniff_types)
+        if refusal:
+            self.recorder.record(row, row["url"], response.url, "not_html", error=refusal, **common)
+            return
+        page = FetchedPage(
+            source_url=row["url"], final_url=response.url, status=response.status,
+            response_headers=_headers(response.headers), body=response.body,
+            request_method=request.method, request_headers=_headers(request.headers),
+            fetch_time=_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            ip_address=str(response.ip_address) if response.ip_address else None,
+            redirects=list(common["redirects"]), post_ids=list(row["post_ids"] or []),
+            subreddits=list(row["subreddits"] or []), score=int(row["score"] or 0),
+            first_created_utc=int(row["first_created_utc"] or 0),
+        )
+        self.recorder.record(row, row["url"], response.url, "ok", page=page, **common)
+
+    def failed(self, failure):
+        request = failure.request
+        row = request.meta["row"]
+        exc = failure.value
+        self.recorder.record(
+            row, row["url"], request.url, outcome_of_exception(exc),
+            started=request.meta.get("webtext_started"), redirects=request.meta.get("redirect_urls", []),
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )

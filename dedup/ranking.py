@@ -1,0 +1,41 @@
+"""Which duplicate survives: one total order over documents, used by exact and near dedup.
+
+Best first: highest Reddit `score` (the karma signal WebText selects on), then earliest
+`created_utc` (the original is usually posted first), then smallest `url`, then smallest `id`
+(unique, so the order is total and the choice never depends on processing order).
+"""
+
+from __future__ import annotations
+
+import math
+
+Rank = tuple  # (-score, created_utc, url, id): smaller is better
+
+
+def _number(doc: dict, field: str) -> float | int:
+    value = doc.get(field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        isinstance(value, float) and math.isnan(value)
+    ):
+        raise ValueError(f"dedup: document {doc.get('id')!r}: {field!r} must be a number, got {value!r}")
+    return value
+
+
+def _string(doc: dict, field: str) -> str:
+    value = doc.get(field)
+    if not isinstance(value, str):
+        raise ValueError(f"dedup: document {doc.get('id')!r}: {field!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def rank_key(doc: dict) -> Rank:
+    """Sort key of a document (smaller = kept); validates the fields dedup relies on."""
+    doc_id = _string(doc, "id")
+    if not doc_id:
+        raise ValueError("dedup: document with an empty 'id'")
+    _string(doc, "text")
+    return (-_number(doc, "score"), _number(doc, "created_utc"), _string(doc, "url"), doc_id)
+
+
+def doc_id(rank: Rank) -> str:
+    return rank[-1]

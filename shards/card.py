@@ -1,0 +1,203 @@
+"""The generated dataset card `DIR/README.md` with its PNG charts.
+
+The card is computed from the finished shards and the manifest's stage counts, so it
+describes exactly the rows a reader gets: sizes per split, what every stage dropped and
+why, where the text comes from, and how long documents are.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+
+from webtext import fsio  # noqa: E402
+
+CARD = "README.md"
+LENGTH_CHART = "card_lengths.png"
+DOMAIN_CHART = "card_domains.png"
+FUNNEL_CHART = "card_funnel.png"
+
+
+@dataclass
+class CorpusStats:
+    documents: int = 0
+    words: int = 0
+    chars: int = 0
+    words_per_doc: list = field(default_factory=list)
+    domains: Counter = field(default_factory=Counter)
+    langs: Counter = field(default_factory=Counter)
+
+
+def most_frequent(counter: Counter, n: int) -> list[tuple[str, int]]:
+    """Most frequent values, ties broken by name so the card is deterministic."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
+
+
+def corpus_stats(out: str, shards: list[dict]) -> CorpusStats:
+    """Read only the few columns the card needs, one row group at a time."""
+    stats = CorpusStats()
+    lengths = []
+    for shard in shards:
+        with FileSystems.open(fsio.join(out, shard["path"])) as fh:
+            for batch in pq.ParquetFile(fh).iter_batches(columns=["domain", "lang", "n_words", "n_chars"]):
+                cols = batch.to_pydict()
+                stats.domains.update(cols["domain"])
+                stats.langs.update(cols["lang"])
+                lengths.append(np.asarray(cols["n_words"], dtype=np.int64))
+                stats.chars += int(sum(cols["n_chars"]))
+    stats.words_per_doc = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    stats.documents = int(stats.words_per_doc.size)
+    stats.words = int(stats.words_per_doc.sum())
+    return stats
+
+
+def _save(fig, path: str) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    fsio.atomic_write_bytes(path, buf.getvalue())
+
+
+def length_chart(words: np.ndarray, path: str) -> None:
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    if words.size:
+        words = np.maximum(words, 1)
+        low, high = int(words.min()), int(words.max()) + 1
+        bins = np.geomspace(low, max(high, low * 2), 40)
+        ax.hist(words, bins=bins, color="#4C72B0", edgecolor="white")
+        ax.set_xscale("log")
+        median = float(np.median(words))
+        ax.axvline(median, color="#C44E52", linestyle="--", label=f"median {median:,.0f} words")
+        ax.legend()
+    ax.set_xlabel("words per document (log scale)")
+    ax.set_ylabel("documents")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"Document length ({words.size:,} documents)")
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def domain_chart(top: list[tuple[str, int]], total: int, path: str) -> None:
+    fig, ax = plt.subplots(figsize=(7, 0.32 * max(len(top), 3) + 1.2))
+    names = [d or "(none)" for d, _ in top][::-1]
+    values = [n for _, n in top][::-1]
+    bars = ax.barh(names, values, color="#55A868")
+    for bar, n in zip(bars, values):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {n:,} ({n / max(total, 1):.1%})",
+                va="center", fontsize=8)
+    ax.set_xlabel("documents")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"Top {len(top)} domains")
+    ax.set_xlim(0, max(values or [1]) * 1.3)
+    ax.tick_params(axis="y", labelsize=8)
+    _save(fig, path)
+
+
+def funnel_chart(stages: dict, path: str) -> None:
+    """Records left after each stage, with what the stage dropped."""
+    names = list(stages)
+    outs = [stages[s]["out"] for s in names]
+    drops = [stages[s]["dropped_total"] for s in names]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(names), 3) + 1.2))
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, outs, color="#4C72B0", label="kept")
+    ax.barh(y, drops, left=outs, color="#DD8452", label="dropped")
+    for yi, kept, dropped in zip(y, outs, drops):
+        ax.text(kept + dropped, yi, f" {kept:,} kept, {dropped:,} dropped", va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("records")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("What each stage kept and dropped")
+    ax.set_xlim(0, max([o + d for o, d in zip(outs, drops)] or [1]) * 1.45)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_card(manifest: dict, stats: CorpusStats, n_domains: int) -> str:
+    splits = manifest["splits"]
+    stages = manifest["stages"]
+    version = manifest["code_version"]
+    top = most_frequent(stats.domains, n_domains)
+    split_rows = [[name, f"{s['rows']:,}", s["shards"], f"{s['bytes'] / 1e6:,.2f}"] for name, s in splits.items()]
+    stage_rows = [[name, f"{s['in']:,}", f"{s['out']:,}", f"{s['dropped_total']:,}"] for name, s in stages.items()]
+    drop_rows = [[name, reason, f"{n:,}"] for name, s in stages.items()
+                 for reason, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1])]
+    domain_rows = [[i + 1, d or "(none)", f"{n:,}", f"{n / max(stats.documents, 1):.1%}"] for i, (d, n) in enumerate(top)]
+    lang_rows = [[lang or "(none)", f"{n:,}"] for lang, n in most_frequent(stats.langs, 10)]
+    schema_rows = [[f"`{c['name']}`", f"`{c['type']}`", c["description"]] for c in manifest["schema"]]
+    median = int(np.median(stats.words_per_doc)) if stats.documents else 0
+    commit = version.get("git_commit") or "unknown"
+    return f"""# WebText rebuild: dataset card
+
+Generated by `webtext build` (webtext {version['webtext']}, commit `{commit}`{' + local changes' if version.get('git_dirty') else ''})
+on {manifest['created']}. Config hash `{manifest['config_hash'][:16]}`, {len(manifest['inputs'])} WARC input file(s).
+Check the files against `manifest.json` with `webtext verify <this folder>`.
+
+Web pages linked from Reddit posts with at least the configured karma, crawled, reduced to
+their main text, filtered, with Wikipedia and exact / near duplicates removed, as in the
+WebText corpus of the GPT-2 paper (Radford et al., 2019).
+
+## Size
+
+{stats.documents:,} documents, {stats.words:,} words, {stats.chars:,} characters
+(median {median:,} words per document).
+
+{_table(["split", "documents", "shards", "MB (Parquet, zstd)"], split_rows)}
+
+Read it with `pandas.read_parquet("<this folder>/train")`, `pyarrow.dataset.dataset("<this folder>/train")`
+or DuckDB `SELECT * FROM '<this folder>/train/*.parquet'`.
+
+## Pipeline
+
+Every record that entered a stage either left it or was dropped for a named reason.
+
+{_table(["stage", "in", "out", "dropped"], stage_rows)}
+
+![records kept and dropped per stage]({FUNNEL_CHART})
+
+### Drops by reason
+
+{_table(["stage", "reason", "records"], drop_rows) if drop_rows else "Nothing was dropped."}
+
+## Sources
+
+{_table(["#", "domain", "documents", "share"], domain_rows) if domain_rows else "No documents."}
+
+![top domains]({DOMAIN_CHART})
+
+Languages:
+
+{_table(["lang", "documents"], lang_rows) if lang_rows else "No documents."}
+
+## Document length
+
+![document length histogram]({LENGTH_CHART})
+
+## Schema
+
+{_table(["column", "type", "meaning"], schema_rows)}
+"""
+
+
+def write_card(out: str, manifest: dict, n_domains: int) -> None:
+    stats = corpus_stats(out, manifest["shards"])
+    length_chart(stats.words_per_doc, fsio.join(out, LENGTH_CHART))
+    domain_chart(most_frequent(stats.domains, n_domains), stats.documents, fsio.join(out, DOMAIN_CHART))
+    funnel_chart(manifest["stages"], fsio.join(out, FUNNEL_CHART))
+    fsio.atomic_write_text(fsio.join(out, CARD), render_card(manifest, stats, n_domains))

@@ -1,0 +1,148 @@
+"""A real Scrapy crawl (`webtext crawl --replay`) of a web full of faults, through the replay proxy."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from crawl.crawl_log import SCHEMA
+from crawl.replay import DEFAULT_WEB, expected_outcomes
+from tests.crawl.test_crawler_support import PAGE, crawl_cli, read_log, warc_records, write_url_table, write_web
+
+NEWS_ROBOTS = "User-agent: OtherBot\nDisallow: /\n\nUser-agent: *\nDisallow: /private/\n"
+BLOG_ROBOTS = "User-agent: *\nDisallow: /\n\nUser-agent: webtextbot\nDisallow: /drafts/\n"  # our group wins
+REDIRECT_CHAIN = {f"news.example/hop{i}": {"status": 302, "headers": {"Location": f"/hop{i + 1}"}} for i in range(12)}
+REDIRECT_CHAIN["news.example/hop0"]["expect"] = "too_many_redirects"
+
+
+def fault_web(web_dir):
+    pages = {
+        "a.html": PAGE % (b"a", b"a"),
+        "gz.html": gzip.compress(PAGE % (b"gz", b"gz")),
+        "doc.pdf": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        "img.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32),
+        "plain.txt": b"Just some plain text, no markup at all.\n",
+    }
+    routes = {
+        "news.example/ok.html": {"body": "a.html", "expect": "ok"},
+        "news.example/gz.html": {"body": "gz.html", "headers": {"Content-Encoding": "gzip"}, "expect": "ok"},
+        "news.example/octet": {"body": "a.html", "headers": {"Content-Type": "application/octet-stream"}, "expect": "ok"},
+        "news.example/untyped-plain": {"body": "plain.txt", "headers": {"Content-Type": "text/plain"}, "expect": "not_html"},
+        "news.example/pdf-as-html": {"body": "doc.pdf", "expect": "not_html"},
+        "news.example/png-as-html": {"body": "img.png", "expect": "not_html"},
+        "news.example/real.pdf": {"body": "doc.pdf", "headers": {"Content-Type": "application/pdf"}, "expect": "not_html"},
+        "news.example/private/secret.html": {"body": "a.html", "expect": "robots"},
+        "blog.example/drafts/1": {"body": "a.html", "expect": "robots"},
+        "news.example/slow.html": {"body": "a.html", "fault": {"kind": "slow", "seconds": 4}, "expect": "timeout"},
+        "news.example/big.html": {"generate": {"kind": "filler", "bytes": 3_000_000}, "expect": "too_large"},
+        "news.example/big-chunked.html": {"generate": {"kind": "filler", "bytes": 3_000_000, "content_length": False},
+                                          "expect": "too_large"},
+        "news.example/bomb.html": {"generate": {"kind": "gzip_bomb", "inflated_bytes": 8_000_000}, "expect": "too_large"},
+        "news.example/gone.html": {"status": 410, "expect": "http_4xx"},
+        "news.example/broken.html": {"status": 500, "expect": "http_5xx"},
+        "news.example/flaky.html": {"body": "a.html", "expect": "ok",
+                                    "fault": {"kind": "fail_first", "times": 1, "status": 429, "headers": {"Retry-After": "1"}}},
+        "news.example/reset.html": {"fault": {"kind": "reset"}, "expect": "connection"},
+        "news.example/moved": {"status": 301, "headers": {"Location": "http://blog.example/post/1"}, "expect": "ok"},
+        "news.example/loop-a": {"status": 302, "headers": {"Location": "/loop-b"}, "expect": "redirect_loop"},
+        "news.example/loop-b": {"status": 302, "headers": {"Location": "/loop-a"}},
+        "news.example/to-private": {"status": 302, "headers": {"Location": "http://10.0.0.1/admin"}, "expect": "blocked_address"},
+        **REDIRECT_CHAIN,
+        "blog.example/post/1": {"body": "a.html", "expect": "ok"},
+    }
+    offsite = {
+        "http://unknown-host.example/page": "dns",
+        "http://10.1.2.3/page": "blocked_address",
+        "http://169.254.169.254/latest/meta-data/": "blocked_address",
+        "http://[fe80::1]/x": "blocked_address",
+    }
+    hosts = {"news.example": {"robots": NEWS_ROBOTS}, "blog.example": {"robots": BLOG_ROBOTS}}
+    return write_web(web_dir, hosts, routes, pages, offsite)
+
+
+@pytest.fixture(scope="session")
+def fault_crawl(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fault_crawl")
+    web = fault_web(base / "web")
+    expected = {**expected_outcomes(web), "ftp://news.example/file.txt": "invalid_url"}
+    urls = sorted(expected)
+    write_url_table(base / "urls", urls, files=2)
+    result = crawl_cli("--urls", str(base / "urls"), "--out", str(base / "out"), "--replay", str(web))
+    return base / "out", expected, result
+
+
+def test_every_fault_url_ends_in_its_expected_outcome(fault_crawl):
+    out, expected, result = fault_crawl
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = {row["url"]: row["outcome"] for row in read_log(out)}
+    wrong = {url: (got.get(url), want) for url, want in expected.items() if got.get(url) != want}
+    assert not wrong, f"(got, expected) per URL: {wrong}"
+
+
+def test_crawl_log_has_each_input_url_exactly_once_in_the_contract_schema(fault_crawl):
+    out, expected, _ = fault_crawl
+    rows = read_log(out)
+    assert Counter(r["url"] for r in rows) == Counter(set(expected))
+    for part in (out / "crawl_log").glob("*.parquet"):
+        assert pq.read_schema(part).equals(SCHEMA, check_metadata=False)
+    by_url = {r["url"]: r for r in rows}
+    moved = by_url["http://news.example/moved"]
+    assert moved["final_url"] == "http://blog.example/post/1" and moved["redirects"] == ["http://news.example/moved"]
+    assert by_url["http://news.example/hop0"]["redirects"][:3] == [f"http://news.example/hop{i}" for i in range(3)]
+    assert by_url["http://news.example/to-private"]["final_url"] == "http://10.0.0.1/admin"
+    assert by_url["http://news.example/gone.html"]["http_status"] == 410
+    assert by_url["http://news.example/flaky.html"]["fetch_seconds"] >= 1.0, "Retry-After: 1 was not waited for"
+    for row in rows:
+        assert (row["warc_file"] is not None) == (row["outcome"] == "ok") == (row["warc_offset"] is not None)
+        assert (row["error"] is None) == (row["outcome"] == "ok")
+        assert row["crawl_time"] is not None
+
+
+def test_warc_files_are_valid_and_every_ok_row_points_at_its_response_record(fault_crawl):
+    out, _, _ = fault_crawl
+    records = warc_records(out)
+    by_position = {(r["file"], r["offset"]): r for r in records}
+    ok_rows = [r for r in read_log(out) if r["outcome"] == "ok"]
+    responses = [r for r in records if r["type"] == "response"]
+    requests = {r["headers"]["WARC-Record-ID"]: r for r in records if r["type"] == "request"}
+    assert len(responses) == len(ok_rows) == len(requests) == 6
+    for row in ok_rows:
+        record = by_position[(row["warc_file"], row["warc_offset"])]
+        headers = record["headers"]
+        assert record["type"] == "response" and headers["WARC-Target-URI"] == row["final_url"]
+        assert headers["WebText-Source-URL"] == row["url"]
+        assert headers["WebText-Redirect-Chain"] == " ".join(row["redirects"])
+        assert headers["WebText-Subreddits"] == "news,science"
+        assert headers["WebText-Post-Ids"].count(",") == 1 and int(headers["WebText-Score"]) >= 3
+        assert int(headers["WebText-First-Created-UTC"]) >= 1_500_000_000
+        assert record["body"].startswith(b"<!doctype html>") and len(record["body"]) == row["bytes"]
+        assert record["http"].get_header("Content-Encoding") is None  # stored decoded
+        paired = [q for q in requests.values() if q["headers"]["WARC-Concurrent-To"] == headers["WARC-Record-ID"]]
+        assert len(paired) == 1 and paired[0]["headers"]["WARC-Target-URI"] == row["final_url"]
+        assert paired[0]["http"].get_header("User-Agent").startswith("WebTextBot/0.1 (+")
+
+
+def test_stats_json_reconciles_with_the_log(fault_crawl):
+    out, expected, result = fault_crawl
+    stats = json.loads((out / "crawl_stats.json").read_text())
+    crawl = stats["stages"]["crawl"]
+    outcomes = Counter(r["outcome"] for r in read_log(out))
+    assert crawl["in"] == len(expected) and crawl["out"] == outcomes["ok"] and crawl["reconciles"]
+    assert crawl["dropped"] == {k: v for k, v in outcomes.items() if k != "ok"}
+    assert stats["complete"] and stats["missing"] == 0
+    assert "too_large=3" in result.stdout and "stage" in result.stdout  # the summary table
+
+
+def test_bundled_sample_web_outcomes(tmp_path):
+    """The bundled offline sample (what `make crawl` crawls) gives every outcome it declares."""
+    expected = expected_outcomes(DEFAULT_WEB)
+    write_url_table(tmp_path / "urls", sorted(expected))
+    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"), "--replay", str(DEFAULT_WEB))
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = {row["url"]: row["outcome"] for row in read_log(tmp_path / "out")}
+    assert got == expected
+    warc_records(tmp_path / "out")  # all valid

@@ -1,0 +1,73 @@
+"""Broken inputs to `webtext crawl` fail early with an error that says what is wrong."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.crawl.test_crawler_support import write_url_table
+from webtext.cli import main
+
+
+def _crawl(capsys, *args: str) -> tuple[int, str]:
+    try:
+        rc = main(["crawl", *args])
+    except SystemExit as exc:  # argparse usage errors
+        rc = exc.code
+    captured = capsys.readouterr()
+    return rc, captured.out + captured.err
+
+
+@pytest.mark.parametrize("shard", ["2/2", "1/0", "x", "1", "-1/3", "0/2/4"])
+def test_bad_shard_values_are_usage_errors(tmp_path, capsys, shard):
+    rc, text = _crawl(capsys, "--urls", str(tmp_path), "--out", str(tmp_path / "o"), "--shard", shard)
+    assert rc == 2 and "--shard" in text and "I/N" in text
+
+
+def _table(**overrides):
+    columns = {
+        "url": ["http://a.example/1", "http://a.example/2"], "url_key": ["a.example/1", "a.example/2"],
+        "score": [3, 4], "post_ids": [["x"], ["y"]], "subreddits": [["s"], ["s"]],
+        "first_created_utc": [1, 2],
+    }
+    columns.update(overrides)
+    return pa.table({k: v for k, v in columns.items() if v is not None})
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "no urls-*.parquet files"),
+    (lambda d: (d.mkdir(), (d / "urls-00000.parquet").write_bytes(b"not parquet at all")), "not a readable Parquet file"),
+    (lambda d: (d.mkdir(), pq.write_table(_table().slice(0, 0), d / "urls-0.parquet")), "has no rows"),
+    (lambda d: (d.mkdir(), pq.write_table(_table(post_ids=None, score=None), d / "urls-0.parquet")),
+     "lacks column(s) post_ids, score"),
+    (lambda d: (d.mkdir(), pq.write_table(_table(url_key=["k", "k"]), d / "urls-0.parquet")), "url_key is not unique"),
+    (lambda d: (d.mkdir(), pq.write_table(_table(url=["http://a.example/1", None]), d / "urls-0.parquet")),
+     "null url"),
+])
+def test_missing_empty_or_ill_formed_url_tables_are_clear_errors(tmp_path, capsys, make, message):
+    make(tmp_path / "urls")
+    rc, text = _crawl(capsys, "--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"))
+    assert rc == 1 and message in text, text
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_a_replay_dir_without_routes_is_a_clear_error(tmp_path, capsys):
+    write_url_table(tmp_path / "urls", ["http://a.example/1"])
+    rc, text = _crawl(capsys, "--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"),
+                      "--replay", str(tmp_path / "no-web"))
+    assert rc == 1 and "routes.json: no such file" in text
+
+
+@pytest.mark.parametrize("override,message", [
+    ("crawl.static_hosts={intranet.test: nope}", "does not appear to be an IPv4 or IPv6 address"),
+    ("crawl.download_timeout=0", "crawl.download_timeout"),
+    ("crawl.max_body_bytes=-5", "crawl.max_body_bytes"),
+    ("crawl.concurrent_requests=many", "crawl.concurrent_requests"),
+    ("crawl.no_such_knob=1", "crawl.no_such_knob: unknown key"),
+])
+def test_bad_crawl_config_values_are_refused(tmp_path, capsys, override, message):
+    write_url_table(tmp_path / "urls", ["http://a.example/1"])
+    rc, text = _crawl(capsys, "--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"), "--set", override)
+    assert rc == 2 and message in text, text

@@ -1,0 +1,132 @@
+"""ExactDedup + NearDedup end to end on a small labelled corpus, run once per runner mode."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from pydoc_data.topics import topics
+
+from dedup import DedupConfig, ExactDedup, NearDedup, lsh_diagnostics, normalize_for_exact
+from webtext.stats import collect_stage_counts
+
+CFG = DedupConfig(cc_rounds=3)  # the test corpus has components of at most 3 documents
+WORDS = normalize_for_exact(" ".join(topics[k] for k in sorted(topics))).split()
+
+
+def passage(n: int, words: int = 200) -> list[str]:
+    start = 1000 + 3000 * n  # disjoint windows of real prose
+    return WORDS[start:start + words]
+
+
+def substitute(words: list[str], positions) -> list[str]:
+    out = list(words)
+    for i in positions:
+        out[i] = f"edit{i}"
+    return out
+
+
+def true_jaccard(a: str, b: str, k: int = 5) -> float:
+    def sh(t):
+        w = normalize_for_exact(t).split()
+        return {tuple(w[i:i + k]) for i in range(len(w) - k + 1)}
+
+    return len(sh(a) & sh(b)) / len(sh(a) | sh(b))
+
+
+def doc(doc_id, text, score=1, created_utc=1000, url=None):
+    url = url if url is not None else f"http://site.example/{doc_id}"
+    return {"id": doc_id, "text": text, "score": score, "created_utc": created_utc, "url": url, "title": doc_id}
+
+
+def corpus() -> list[dict]:
+    t = lambda n: " ".join(passage(n))  # noqa: E731
+    base = passage(10)
+    chain_b = substitute(base, range(7, 200, 66))  # 3 edits
+    chain_c = substitute(chain_b, range(40, 200, 66))  # 3 more
+    return [
+        # exact duplicates (normalisation only), survivor by score, then date, then url, then id
+        doc("score_lo", t(1), score=3), doc("score_hi", t(1).upper() + " !!", score=9),
+        doc("date_late", t(2), created_utc=2000), doc("date_early", "  " + t(2).replace(" ", "\n"), created_utc=1500),
+        doc("url_b", t(3), url="http://b.example/"), doc("url_a", t(3) + ".", url="http://a.example/"),
+        doc("id_2", t(4), url="http://same.example/"), doc("id_1", t(4), url="http://same.example/"),
+        # near-duplicate chain: A~B, B~C, A and C below threshold -> one cluster; C ranks best
+        doc("chain_a", " ".join(base), score=2), doc("chain_b", " ".join(chain_b), score=1),
+        doc("chain_c", " ".join(chain_c), score=5),
+        # exact copy of a near duplicate: exact dedup first, then the near cluster
+        doc("chain_b_copy", " ".join(chain_b).title(), score=1, created_utc=999),
+        # similar but below threshold: both kept
+        doc("far_a", t(5)), doc("far_b", " ".join(substitute(passage(5), range(3, 200, 20)))),
+        # unique, short and empty documents
+        doc("unique", t(6)), doc("short_1", "Hello, world!"), doc("short_2", "hello world"),
+        doc("short_3", "hello world again"), doc("four_words", "one two three four"),
+        doc("five_words", "one two three four five"), doc("empty_1", "", score=0), doc("empty_2", " ?! ", score=4),
+    ]
+
+
+EXPECTED_SURVIVORS = {
+    "score_hi", "date_early", "url_a", "id_1", "chain_c", "far_a", "far_b", "unique",
+    "short_1", "short_3", "four_words", "five_words", "empty_2",
+}
+
+
+def run(docs, out_dir, mode="in_memory", workers=1):
+    """Both dedup stages; returns the Beam result and sorted (id, dup_cluster, title) of survivors."""
+    options = PipelineOptions([
+        "--runner=DirectRunner", f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
+    ])
+    out_file = out_dir / "survivors.tsv"
+    pipeline = beam.Pipeline(options=options)
+    _ = (
+        pipeline
+        | beam.Create(docs)
+        | ExactDedup(CFG)
+        | NearDedup(CFG)
+        | beam.Map(lambda d: f"{d['id']}\t{d['dup_cluster']}\t{d['title']}")
+        | beam.io.WriteToText(str(out_file), shard_name_template="")
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result, sorted(tuple(line.split("\t")) for line in out_file.read_text().splitlines())
+
+
+@pytest.fixture(scope="session")
+def in_memory_run(tmp_path_factory):
+    return run(corpus(), tmp_path_factory.mktemp("in_memory"))
+
+
+def test_corpus_is_what_the_tests_claim():
+    docs = {d["id"]: d["text"] for d in corpus()}
+    assert true_jaccard(docs["chain_a"], docs["chain_b"]) >= 0.85
+    assert true_jaccard(docs["chain_b"], docs["chain_c"]) >= 0.85
+    assert true_jaccard(docs["chain_a"], docs["chain_c"]) < 0.8
+    assert 0.4 < true_jaccard(docs["far_a"], docs["far_b"]) < 0.8
+
+
+def test_survivors_and_tie_breaks(in_memory_run):
+    _result, survivors = in_memory_run
+    assert {doc_id for doc_id, _, _ in survivors} == EXPECTED_SURVIVORS
+
+
+def test_survivors_keep_their_fields_and_record_their_cluster(in_memory_run):
+    _result, survivors = in_memory_run
+    for doc_id, cluster, title in survivors:
+        assert cluster == doc_id == title
+
+
+def test_counts_reconcile(in_memory_run):
+    result, _ = in_memory_run
+    counts = collect_stage_counts(result)
+    exact, near = counts["dedup_exact"], counts["dedup_near"]
+    assert (exact.records_in, exact.records_out, exact.dropped) == (22, 15, {"exact_duplicate": 7})
+    assert (near.records_in, near.records_out, near.dropped) == (15, 13, {"near_duplicate": 2})
+    exact.check()
+    near.check()
+    lsh = lsh_diagnostics(result)
+    assert lsh["verified_pairs"] == 2  # chain_a~chain_b, chain_b~chain_c
+    assert lsh["candidate_pairs"] >= lsh["verified_pairs"]
+
+
+def test_same_result_in_another_order_on_two_worker_processes(in_memory_run, tmp_path):
+    """Determinism across runs, input order and processes (multi_processing spawns new interpreters)."""
+    _result, survivors = in_memory_run
+    _result, again = run(corpus()[::-1], tmp_path, mode="multi_processing", workers=2)
+    assert again == survivors

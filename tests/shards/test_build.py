@@ -1,0 +1,176 @@
+"""The full build on the handwritten crawl: what survives, accounting, readers, card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from crawl.urls import url_key
+from shards.build import run_build
+from shards.manifest import STAGE_CHAIN
+from shards.split import doc_id
+from shards.writer import SCHEMA
+from tests.shards.conftest import SMALL_SHARDS, run_cli
+from webtext.config import load_config
+
+
+def _all_rows(out: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(os.path.join(out, split)).assign(split=split)
+                      for split in ("train", "val", "test")], ignore_index=True)
+
+
+def test_stage_counts_reconcile_and_chain(built):
+    out, manifest = built
+    stages = manifest["stages"]
+    assert list(stages)[:len(STAGE_CHAIN)] == STAGE_CHAIN
+    for name, sc in stages.items():
+        assert sc["reconciles"], name
+    for prev, nxt in zip(STAGE_CHAIN, STAGE_CHAIN[1:]):
+        assert stages[prev]["out"] == stages[nxt]["in"], (prev, nxt)
+    assert stages["write"]["out"] == manifest["rows"] == len(_all_rows(out))
+    with open(os.path.join(out, "build_stats.json")) as fh:
+        assert json.load(fh)["stages"] == stages
+
+
+def test_read_stage_counts_every_response_record(built, crawl):
+    read = built[1]["stages"]["read"]
+    # 12 articles + 3 exact copies + syndicated + wikipedia + german + bot check + 404 = 20 responses in
+    # the two good files, 1 foreign response, 2 complete + 1 cut-off response in the truncated file.
+    assert read["in"] == 20 + 1 + 3
+    assert read["dropped"] == {"http_not_200": 1, "no_provenance": 1, "warc_read_error": 1}
+    assert read["out"] == 21
+
+
+def test_what_survives(built, crawl):
+    rows = _all_rows(built[0])
+    urls = set(rows["url"])
+    assert set(crawl.distinct_articles) <= urls  # incl. the pages before the cut in the truncated file
+    assert crawl.wikipedia_source not in urls
+    assert not rows["final_url"].str.contains("wikipedia.org").any()
+    assert crawl.bot_check_url not in urls
+    assert "https://latebreak.example/cut-off" not in urls
+    # dedup keeps the copy with the highest Reddit score; the survivor names its cluster
+    assert urls & set(crawl.exact_dup_urls) == {"https://mirror.test/lighthouse-lens"}
+    assert len(urls & set(crawl.syndicated)) == 1
+    assert rows["id"].is_unique
+    assert (rows["dup_cluster"] == rows["id"]).all()
+    dedup = built[1]["stages"]
+    assert dedup["dedup_exact"]["dropped"] == {"exact_duplicate": 2}
+    assert built[1]["stages"]["wikipedia"]["dropped"] == {"wikipedia": 1}
+
+
+def test_provenance_columns(built, crawl):
+    rows = _all_rows(built[0]).set_index("url")
+    frog = rows.loc["https://fieldnotes.test/2026/frog-species"]
+    assert frog["id"] == doc_id(url_key("https://fieldnotes.test/2026/frog-species"))
+    assert frog["domain"] == "fieldnotes.test"
+    assert frog["score"] == 4 and list(frog["post_ids"]) == ["p001"] and list(frog["subreddits"]) == ["news"]
+    assert frog["created_utc"] == 1_500_003_600
+    assert frog["crawl_time"] == pd.Timestamp("2026-11-20T10:01:00.123456Z")
+    assert frog["warc_file"] == "crawl-00000.warc.gz"
+    assert frog["lang"] == "en" and frog["n_words"] > 100 and frog["n_chars"] == len(frog["text"])
+    assert "cloud forest" in frog["text"] and "All rights reserved" not in frog["text"]
+    late = rows.loc["https://latebreak.example/orchestra"]
+    assert late["warc_file"] == "crawl-00002.warc.gz"
+
+
+def test_warc_offset_points_at_the_response_record(built, crawl):
+    from warcio.archiveiterator import ArchiveIterator
+
+    row = _all_rows(built[0]).iloc[0]
+    with open(os.path.join(crawl.root, "warc", row["warc_file"]), "rb") as fh:
+        fh.seek(row["warc_offset"])
+        record = next(iter(ArchiveIterator(fh)))
+    assert record.rec_type == "response"
+    assert record.rec_headers.get_header("WebText-Source-URL") == row["url"]
+
+
+def test_readers_agree(built):
+    out, manifest = built
+    for split, info in manifest["splits"].items():
+        path = os.path.join(out, split)
+        frame = pd.read_parquet(path)
+        table = ds.dataset(path, format="parquet").to_table()
+        n_duck = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{path}/*.parquet')").fetchone()[0]
+        assert len(frame) == table.num_rows == n_duck == info["rows"]
+    assert sum(info["rows"] for info in manifest["splits"].values()) == manifest["rows"]
+
+
+def test_shards_sorted_typed_and_streamable(built):
+    out, manifest = built
+    assert all(manifest["splits"][s]["rows"] > 0 for s in ("train", "val", "test"))  # the min-docs rule
+    assert manifest["splits"]["train"]["shards"] > 1
+    for shard in manifest["shards"]:
+        parquet = pq.ParquetFile(os.path.join(out, shard["path"]))
+        assert parquet.schema_arrow.equals(SCHEMA)
+        assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+        assert all(parquet.metadata.row_group(i).num_rows <= 2 for i in range(parquet.num_row_groups))
+        ids = parquet.read(columns=["id"]).column("id").to_pylist()
+        assert ids == sorted(ids)
+
+
+def test_manifest_contents(built, crawl):
+    _, manifest = built
+    assert [i["path"] for i in manifest["inputs"]] == [
+        "crawl-00000.warc.gz", "crawl-00001.warc.gz", "crawl-00002.warc.gz", "nested/foreign-00000.warc.gz"]
+    assert manifest["config"]["build"]["docs_per_shard"] == 4
+    assert len(manifest["config_hash"]) == 64
+    assert manifest["code_version"]["webtext"]
+    assert [c["name"] for c in manifest["schema"]] == SCHEMA.names
+    assert all(c["description"] for c in manifest["schema"])
+
+
+def test_dataset_card(built):
+    out, manifest = built
+    with open(os.path.join(out, "README.md")) as fh:
+        card = fh.read()
+    for png in ("card_lengths.png", "card_domains.png", "card_funnel.png"):
+        assert f"]({png})" in card
+        with open(os.path.join(out, png), "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert f"{manifest['rows']:,} documents" in card
+    assert "| read | warc_read_error | 1 |" in card
+    assert "| wikipedia | wikipedia | 1 |" in card
+
+
+def test_rebuild_of_finished_dataset_is_skipped(built, crawl, caplog):
+    out, manifest = built
+    with caplog.at_level(logging.INFO, logger="shards.build"):
+        again = run_build(load_config(overrides=SMALL_SHARDS), crawl.root, out)
+    assert again == manifest  # read back, nothing rebuilt
+    assert "up to date" in caplog.text
+
+
+def test_warc_subfolder_gives_the_same_dataset(built, crawl, tmp_path):
+    out, manifest = built
+    again = run_build(load_config(overrides=SMALL_SHARDS), os.path.join(crawl.root, "warc"), str(tmp_path))
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
+
+
+@pytest.mark.slow
+def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
+    out, manifest = built
+    cfg = load_config(overrides=SMALL_SHARDS + ["beam.direct_running_mode=multi_processing",
+                                                "beam.direct_num_workers=2"])
+    again = run_build(cfg, crawl.root, str(tmp_path))
+    assert again["shards"] == manifest["shards"]  # same paths, rows, bytes and sha256
+    assert again["stages"] == manifest["stages"]
+
+
+def test_cli_build_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("build", "--warc", str(empty), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "no *.warc.gz files" in result.stderr
+    result = run_cli("build", "--warc", str(empty), "--out", str(tmp_path / "out"),
+                     "--set", "build.val_fraction=0.6", "--set", "build.test_fraction=0.5")
+    assert result.returncode == 2
+    assert "val_fraction + test_fraction must be < 1" in result.stderr

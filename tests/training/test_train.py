@@ -1,0 +1,207 @@
+"""The trainer on a tiny GPT: learning, exact resume (in-process and after SIGTERM), keep-last-k
+checkpoints, NaN guard, corrupted checkpoints, config errors."""
+
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.training.train_fixtures import tiny_config
+from training.checkpoint import load_checkpoint, load_model, save_model_checkpoint
+from training.logging_utils import read_jsonl_log
+from training.train import NonFiniteLossError, Trainer, grad_accum_steps, list_checkpoints, lr_at, train
+from webtext.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def straight_run(corpus, tmp_path_factory):
+    """12 uninterrupted steps: the reference for the resume tests."""
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config()
+    run = tmp_path_factory.mktemp("straight") / "run"
+    result = train(cfg, tokens, run, tokenizer_dir=tokenizer)
+    return result, read_jsonl_log(run / "log.jsonl")
+
+
+def curve(records):
+    """What must match bit for bit between runs: every train/val loss (and lr, grad norm)."""
+    return [(r["kind"], r["step"], r["loss"], r.get("lr"), r.get("grad_norm"), r.get("bits_per_byte"))
+            for r in records if r["kind"] in ("train", "val")]
+
+
+def test_tiny_model_learns_and_writes_its_run_files(straight_run):
+    result, records = straight_run
+    losses = [r["loss"] for r in records if r["kind"] == "train"]
+    assert len(losses) == 12
+    assert losses[-1] < losses[0] - 1.0  # from ~ln(320)=5.8 towards the grammar's entropy
+    vals = [r for r in records if r["kind"] == "val"]
+    assert [v["step"] for v in vals] == [6, 12] and vals[1]["loss"] < vals[0]["loss"]
+    assert vals[1]["perplexity"] == pytest.approx(math.exp(vals[1]["loss"]))
+    assert 0 < vals[1]["bits_per_byte"] < vals[1]["loss"] / math.log(2)  # tokens hold > 1 byte
+    train_records = [r for r in records if r["kind"] == "train"]
+    assert all(r["tok_per_s"] > 0 and r["mfu"] > 0 for r in train_records)
+    assert records[0]["kind"] == "config" and records[0]["grad_accum"] == 2
+    assert records[-1]["kind"] == "end" and records[-1]["stopped_by"] == "max_steps"
+    assert (result.run_dir / "loss.png").stat().st_size > 5000
+    assert [p.name for p in list_checkpoints(result.run_dir)] == ["ckpt-00000012.pt"]
+    ckpt = load_checkpoint(result.run_dir)
+    assert ckpt["step"] == 12 and ckpt["cursor"] == 12 * 8 and len(ckpt["rng"]) == 1
+
+
+def test_resume_after_until_step_is_bit_identical(corpus, straight_run, tmp_path):
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config()
+    first = train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer, until_step=5)
+    assert first.stopped_by == "until_step" and first.step == 5
+    second = train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer, resume=True)
+    assert second.step == 12
+    assert curve(read_jsonl_log(tmp_path / "run" / "log.jsonl")) == curve(straight_run[1])
+
+
+def test_sigterm_checkpoints_and_resume_is_bit_identical(corpus, tmp_path):
+    """A CLI run killed with SIGTERM mid-run, resumed with --resume, logs exactly the losses
+    of an uninterrupted run."""
+    tokens, tokenizer = corpus
+    cfg, overrides = tiny_config(max_steps=60, eval_interval=20)
+    reference = tmp_path / "reference"
+    train(cfg, tokens, reference, tokenizer_dir=tokenizer)
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "webtext.cli", "train", "--tokens", str(tokens), "--out", str(run),
+               "--tokenizer", str(tokenizer)]
+    for override in overrides + ["train.max_steps=60", "train.eval_interval=20"]:
+        command += ["--set", override]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        steps = [r["step"] for r in read_jsonl_log(run / "log.jsonl") if r["kind"] == "train"] \
+            if (run / "log.jsonl").exists() else []
+        if steps and steps[-1] >= 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.01)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "stopped by SIGTERM" in output and "--resume" in output
+    stopped_at = load_checkpoint(run)["step"]
+    assert 3 <= stopped_at < 60
+    train(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+    assert curve(read_jsonl_log(run / "log.jsonl")) == curve(read_jsonl_log(reference / "log.jsonl"))
+
+
+def test_keep_last_k_checkpoints(corpus, tmp_path):
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config(max_steps=6, checkpoint_interval=2, keep_checkpoints=2, eval_interval=0)
+    train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-00000004.pt", "ckpt-00000006.pt"]
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_existing_run_needs_resume_and_corrupted_checkpoint_fails_clearly(corpus, straight_run, tmp_path):
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config()
+    run = tmp_path / "run"
+    run.mkdir()
+    source = straight_run[0].checkpoint
+    (run / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(ValueError, match="pass --resume"):
+        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer)
+    data = source.read_bytes()
+    (run / source.name).write_bytes(data[: len(data) // 2])  # truncated mid-write by a foreign tool
+    with pytest.raises(ValueError, match=r"ckpt-00000012\.pt: corrupted, truncated"):
+        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+    # a model-only checkpoint (e.g. an import) cannot be resumed from
+    save_model_checkpoint(run / source.name, load_model(source)[0])
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+
+
+def nan_run(corpus, straight_run, tmp_path, **overrides):
+    """A run directory whose checkpoint has NaN weights, so every following step is non-finite."""
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = load_checkpoint(straight_run[0].checkpoint)
+    ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
+    torch.save(ckpt, run / straight_run[0].checkpoint.name)
+    cfg, _ = tiny_config(max_steps=40, **overrides)
+    return Trainer(cfg, corpus[0], run, tokenizer_dir=corpus[1], resume=True)
+
+
+def test_nan_policy_stop(corpus, straight_run, tmp_path):
+    trainer = nan_run(corpus, straight_run, tmp_path, nan_policy="stop")
+    with pytest.raises(NonFiniteLossError, match="step 13: non-finite loss nan.*nan_policy=stop"):
+        trainer.run()
+
+
+def test_nan_policy_skip_leaves_weights_alone_then_gives_up(corpus, straight_run, tmp_path):
+    trainer = nan_run(corpus, straight_run, tmp_path, nan_policy="skip", max_nan_skips=3)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    adam_steps = {id(p): s["step"].item() for p, s in trainer.optimizer.state.items()}
+    with pytest.raises(NonFiniteLossError, match="3 consecutive steps skipped"):
+        trainer.run()
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k].nan_to_num(), after[k].nan_to_num()) for k in before)
+    assert adam_steps == {id(p): s["step"].item() for p, s in trainer.optimizer.state.items()}
+    skipped = [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "nonfinite"]
+    assert [r["step"] for r in skipped] == [13, 14, 15]
+
+
+def test_schedule_and_batch_arithmetic():
+    cfg, _ = tiny_config(max_steps=100, warmup_steps=10, learning_rate=1.0, min_lr=0.1)
+    lrs = [lr_at(s, cfg.train) for s in range(101)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    assert lrs[55] == pytest.approx(0.55) and lrs[100] == pytest.approx(0.1)
+    assert grad_accum_steps(524288, 8, 1024, 4) == 16
+    with pytest.raises(ValueError, match="not a multiple of micro_batch_size"):
+        grad_accum_steps(1000, 8, 1024, 1)
+
+
+def test_bad_batch_and_tokenizer_mismatch_fail_before_training(corpus, tmp_path):
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config(batch_tokens=300)
+    with pytest.raises(ValueError, match="batch_tokens=300 is not a multiple"):
+        Trainer(cfg, tokens, tmp_path / "a", tokenizer_dir=tokenizer)
+    other = tmp_path / "other-tokenizer"
+    from training.config import TokenizerConfig
+    from training.tokenizer import train_tokenizer
+
+    train_tokenizer(["completely different text " * 50], TokenizerConfig(vocab_size=270, min_frequency=1)).save(other)
+    cfg, _ = tiny_config()
+    with pytest.raises(ValueError, match="is not the one the token shards were made with"):
+        Trainer(cfg, tokens, tmp_path / "b", tokenizer_dir=other)
+
+
+def test_cli_reports_config_errors_and_missing_tokens(tmp_path, capsys):
+    assert main(["train", "--tokens", str(tmp_path), "--out", str(tmp_path / "run"),
+                 "--set", "train.nan_policy=ignore"]) == 2
+    assert "train.nan_policy" in capsys.readouterr().err
+    assert main(["train", "--tokens", str(tmp_path), "--out", str(tmp_path / "run"), "--set", "train.device=cpu"]) == 1
+    assert "no token-shard manifest (run `webtext tokenize` first)" in capsys.readouterr().err
+
+
+def test_trains_on_the_tokenize_stage_output(corpus, tmp_path):
+    """The contract with `webtext tokenize`: its real output trains, and the tokenizer copy it
+    records is found without --tokenizer (bits per byte reported)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.training.train_fixtures import synthetic_documents
+    from training.tokenize import tokenize_shards
+
+    for split, seed in (("train", 3), ("val", 4)):
+        (tmp_path / "dataset" / split).mkdir(parents=True)
+        pq.write_table(pa.table({"text": synthetic_documents(60, seed)}), tmp_path / "dataset" / split / "part-0.parquet")
+    cfg, _ = tiny_config(max_steps=2, eval_interval=2)
+    cfg.tokenizer.workers = 1
+    tokenize_shards(tmp_path / "dataset", corpus[1], tmp_path / "tokens", cfg.tokenizer, progress=False)
+    result = train(cfg, tmp_path / "tokens", tmp_path / "run")
+    assert result.step == 2 and result.val["bits_per_byte"] > 0
+    assert load_checkpoint(result.checkpoint)["tokenizer_dir"] == str((tmp_path / "tokens" / "tokenizer").resolve())

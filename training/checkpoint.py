@@ -1,0 +1,84 @@
+"""webtext checkpoints: one torch.save'd dict per file, written atomically.
+
+Layout: {"format": "webtext-gpt2-v1", "model_config": asdict(GPTConfig), "model": state_dict,
+"tokenizer_dir": str | None, **extra}; the trainer adds optimizer/scheduler/rng/data-cursor
+state in `extra`. Files are loaded with `weights_only=True`, so `extra` may hold tensors,
+numbers, strings, lists and dicts only (no numpy arrays or arbitrary objects).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from training.model import GPT, GPTConfig
+from webtext.fsio import atomic_open
+
+FORMAT = "webtext-gpt2-v1"
+LATEST = "latest.pt"
+_NUMBERED = re.compile(r"ckpt-(\d+)\.pt$")
+
+
+def unwrap(model: torch.nn.Module) -> GPT:
+    """The GPT inside torch.compile (`_orig_mod`) and DistributedDataParallel (`module`) wrappers."""
+    while not isinstance(model, GPT):
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if inner is None:
+            raise TypeError(f"not a webtext GPT model: {type(model).__name__}")
+        model = inner
+    return model
+
+
+def save_model_checkpoint(path, model: GPT, extra: dict | None = None) -> None:
+    """Write the model (and the trainer's `extra` state) so it appears complete or not at all."""
+    model = unwrap(model)
+    payload = {"format": FORMAT, "model_config": asdict(model.config), "model": model.state_dict(),
+               "tokenizer_dir": None, **(extra or {})}
+    with atomic_open(str(path), "wb") as fh:
+        torch.save(payload, fh)
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint file, or in a run directory `latest.pt`, else the highest `ckpt-N.pt`."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint file or run directory")
+    if (path / LATEST).is_file():
+        return path / LATEST
+    numbered = [(int(m.group(1)), p) for p in path.glob("ckpt-*.pt") if (m := _NUMBERED.search(p.name))]
+    if not numbered:
+        raise FileNotFoundError(f"{path}: directory holds no {LATEST} or ckpt-N.pt checkpoint")
+    return max(numbered)[1]
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """The checkpoint dict; clear errors for missing, truncated, corrupted or foreign files."""
+    file = resolve_checkpoint(path)
+    try:
+        ckpt = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... by cause
+        raise ValueError(f"{file}: corrupted, truncated or not a torch checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{file}: not a webtext checkpoint (format {found!r}, expected {FORMAT!r})")
+    for key in ("model_config", "model"):
+        if key not in ckpt:
+            raise ValueError(f"{file}: webtext checkpoint without {key!r}")
+    return ckpt
+
+
+def load_model(path) -> tuple[GPT, dict]:
+    """Rebuild the GPT stored in a checkpoint: (model on the CPU in eval mode, checkpoint dict)."""
+    ckpt = load_checkpoint(path)
+    try:
+        model = GPT(GPTConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{resolve_checkpoint(path)}: model does not match its config: {exc}") from None
+    return model.eval(), ckpt
