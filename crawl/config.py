@@ -58,7 +58,15 @@ class HarvestConfig(Section):
     zstd_window_log_max: int = Field(31, ge=10, le=31)  # Pushshift .zst need 2 GiB (2**31)
     read_chunk_bytes: int = Field(16 * 1024 * 1024, ge=1)
     max_line_bytes: int = Field(16 * 1024 * 1024, ge=1)  # longer lines: counted drop
+    merge_buckets: int = Field(64, ge=1)  # parallelism of the per-URL merge (hash buckets of url_key)
     output_files: int = Field(1, ge=1)  # urls-NNNNN-of-MMMMM.parquet, rows spread by url_key hash
+
+    @field_validator("output_files")
+    @classmethod
+    def _files_from_buckets(cls, value: int, info) -> int:
+        if value > info.data.get("merge_buckets", value):
+            raise ValueError("output_files must not exceed merge_buckets (each file takes whole buckets)")
+        return value
 
     @field_validator("created_after", "created_before")
     @classmethod

@@ -58,21 +58,30 @@ def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=froz
         "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
         "REDIRECT_MAX_TIMES": cfg.max_redirects,
         "METAREFRESH_ENABLED": False,
-        "HTTPERROR_ALLOW_ALL": True,
         # Callbacks yield nothing; Scrapy 2.19 starts CONCURRENT_ITEMS asyncio tasks per
         # callback regardless, which at the default (100) dominated the crawler's CPU.
         "CONCURRENT_ITEMS": 1,
         "COOKIES_ENABLED": False,
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
-        "DNS_RESOLVER": "crawl.middlewares.GuardedResolver",
+        "TWISTED_DNS_RESOLVER": "crawl.middlewares.GuardedResolver",
         "DNSCACHE_ENABLED": True,
         "REACTOR_THREADPOOL_MAXSIZE": 20,
         "TELNETCONSOLE_ENABLED": False,
         "LOGSTATS_INTERVAL": 0,
         "LOG_LEVEL": "DEBUG" if verbose else "WARNING",
         "LOG_INSTALL_ROOT_HANDLER": False,
+        # Every status reaches the callback (no HttpErrorMiddleware), and nothing may drop a
+        # start request silently (no UrlLengthMiddleware); no depth/offsite: we follow no links.
+        "SPIDER_MIDDLEWARES": {
+            "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": None,
+            "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+            "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+            "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+        },
         "DOWNLOADER_MIDDLEWARES": {
+            base + "offsite.OffsiteMiddleware": None,
+            base + "httpauth.HttpAuthMiddleware": None,
             "crawl.middlewares.AddressGuardMiddleware": 60,
             base + "robotstxt.RobotsTxtMiddleware": None,
             "crawl.middlewares.RobotsMiddleware": 100,

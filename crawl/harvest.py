@@ -3,7 +3,9 @@
 WebText (Radford et al., 2019) scraped "all outbound links from Reddit ... which received at
 least 3 karma". The pipeline reads every dump file as one work item (a zstd stream cannot be
 split), parses and filters its records in the same step, so only kept posts are shuffled, then
-merges posts per `url_key` and writes the rows sorted by `url_key`.
+merges posts per `url_key` (posts travel in batches per hash bucket of their url_key, merged
+in plain Python after a GroupByKey: one Beam element per post cost more than all the rules)
+and writes the rows sorted by `url_key`.
 
 Accounting (stage `harvest`): `in` counts every line of every dump (a final line without a
 newline included, the empty string after the last newline not), `out` counts the posts that
@@ -63,7 +65,13 @@ from crawl.urls import (
     scheme_of,
 )
 from webtext import fsio
-from webtext.stats import StageCounter, collect_stage_counts, format_counts_table, write_stats_json
+from webtext.stats import (
+    StageCounter,
+    StageCounts,
+    collect_stage_counts,
+    format_counts_table,
+    write_stats_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +116,16 @@ def _epoch(when: datetime | None) -> int | None:
 
 
 _SCORE_KEY, _IS_SELF_KEY, _OVER_18_KEY = b'"score"', b'"is_self"', b'"over_18"'
-_SCORE_INT = re.compile(rb'"score"\s*:\s*(-?\d{1,18})\s*[,}]')
-_IS_SELF = re.compile(rb'"is_self"\s*:\s*(true|false)\s*[,}]')
-_OVER_18 = re.compile(rb'"over_18"\s*:\s*(true|false)\s*[,}]')
+_INT_VALUE = re.compile(rb"\s*:\s*(-?\d{1,18})\s*[,}]")
+_BOOL_VALUE = re.compile(rb"\s*:\s*(true|false)\s*[,}]")
 
 
-def _single_value(line: bytes, key: bytes, pattern: re.Pattern) -> bytes | None:
+def _single_value(line: bytes, key: bytes, value: re.Pattern) -> bytes | None:
     """The raw JSON value of `key` when the key occurs exactly once in the line."""
-    if line.count(key) != 1:
+    at = line.find(key)
+    if at < 0 or line.find(key, at + len(key)) >= 0:
         return None
-    match = pattern.search(line)
+    match = value.match(line, at + len(key), at + len(key) + 32)
     return match.group(1) if match else None
 
 
@@ -144,17 +152,17 @@ class PostFilter:
         """A drop reason settled without parsing, or None when the line must be parsed."""
         if not (line.startswith(b"{") and line.endswith(b"}")) or b'"promoted"' in line:
             return None
-        score = _single_value(line, _SCORE_KEY, _SCORE_INT)
+        score = _single_value(line, _SCORE_KEY, _INT_VALUE)
         if score is None:
             return None
         if self.per_post_score and int(score) < self.cfg.min_score:
             return "low_score"
-        is_self = _single_value(line, _IS_SELF_KEY, _IS_SELF)
+        is_self = _single_value(line, _IS_SELF_KEY, _BOOL_VALUE)
         if is_self is None:
             return None
         if self.cfg.drop_self_posts and is_self == b"true":
             return "self_post"
-        if self.cfg.drop_nsfw and _single_value(line, _OVER_18_KEY, _OVER_18) == b"true":
+        if self.cfg.drop_nsfw and _single_value(line, _OVER_18_KEY, _BOOL_VALUE) == b"true":
             return "nsfw"
         return None
 
@@ -271,8 +279,14 @@ class PostFilter:
         return kept
 
 
+def bucket_of(key: str, buckets: int) -> int:
+    """Stable bucket of a url_key (crc32: the same on every worker and Python version)."""
+    return zlib.crc32(key.encode("utf-8")) % buckets
+
+
 class ReadDump(beam.DoFn):
-    """One dump file -> its kept (url_key, post) pairs; every line counted."""
+    """One dump file -> (bucket, [(url_key, post), ...]) per chunk and bucket; every line
+    counted. Batching keeps Beam's per-element cost off the per-post path."""
 
     def __init__(self, cfg: HarvestConfig):
         self.cfg = cfg
@@ -303,41 +317,20 @@ class ReadDump(beam.DoFn):
                     next_log += LOG_EVERY_RECORDS
                     log.info("%s: %d records, %.0f records/s", name, records,
                              records / max(time.monotonic() - started, 1e-9))
-                yield from kept
+                by_bucket: dict[int, list] = {}
+                for pair in kept:
+                    by_bucket.setdefault(bucket_of(pair[0], self.cfg.merge_buckets), []).append(pair)
+                yield from by_bucket.items()
         elapsed = max(time.monotonic() - started, 1e-9)
         log.info("%s: done, %d records in %.1f s (%.0f records/s)", name, records, elapsed, records / elapsed)
 
 
-class MergePosts(beam.CombineFn):
-    """Posts of one url_key -> [lines merged, {post_id: post}]; a repeated id keeps its
-    highest-scored copy (scores are snapshots, a later dump usually saw more votes)."""
+class MergeBucket(beam.DoFn):
+    """(bucket, batches of (url_key, post)) -> (output file index, rows of the bucket).
 
-    def create_accumulator(self):
-        return [0, {}]
-
-    def add_input(self, acc, post):
-        acc[0] += 1
-        seen = acc[1].get(post[0])
-        if seen is None or (post[1], post) > (seen[1], seen):
-            acc[1][post[0]] = post
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        merged = self.create_accumulator()
-        for records, posts in accumulators:
-            merged[0] += records
-            for post in posts.values():
-                seen = merged[1].get(post[0])
-                if seen is None or (post[1], post) > (seen[1], seen):
-                    merged[1][post[0]] = post
-        return merged
-
-    def extract_output(self, acc):
-        return acc
-
-
-class BuildRow(beam.DoFn):
-    """(url_key, merged posts) -> (output file index, row), counting kept posts."""
+    Posts merge per url_key; a repeated submission id keeps its highest-scored copy (scores
+    are snapshots, a later dump usually saw more votes) and the others count as duplicate_post.
+    """
 
     def __init__(self, cfg: HarvestConfig):
         self.cfg = cfg
@@ -346,21 +339,36 @@ class BuildRow(beam.DoFn):
         self.counter = StageCounter(STAGE)
 
     def process(self, element):
-        key, (records, by_id) = element
+        bucket, batches = element
+        merged: dict[str, list] = {}  # url_key -> [posts seen, {post_id: post}]
+        for batch in batches:
+            for key, post in batch:
+                entry = merged.get(key)
+                if entry is None:
+                    entry = merged[key] = [0, {}]
+                entry[0] += 1
+                seen = entry[1].get(post[0])
+                if seen is None or (post[1], post) > (seen[1], seen):
+                    entry[1][post[0]] = post
+        rows = [row for key, (seen, by_id) in merged.items() if (row := self.row(key, seen, by_id))]
+        yield bucket % self.cfg.output_files, rows
+
+    def row(self, key: str, seen: int, by_id: dict) -> dict | None:
+        """The URL table row of one url_key, or None if the URL falls below the score rule."""
         posts = sorted(by_id.values(), key=lambda p: post_id_order(p[0]))
-        if records > len(posts):
-            self.counter.dropped("duplicate_post", records - len(posts))
+        if seen > len(posts):
+            self.counter.dropped("duplicate_post", seen - len(posts))
         if self.cfg.score_rule == "sum_per_url":
             score = sum(p[1] for p in posts)
             if score < self.cfg.min_score:
                 self.counter.dropped("low_score", len(posts))
-                return
+                return None
         else:
             score = max(p[1] for p in posts)
         self.counter.kept(len(posts))
         chosen = min(posts, key=lambda p: (-p[1], p[2], post_id_order(p[0])))
         host = host_of_normalized(chosen[5])
-        row = {
+        return {
             "url": chosen[5],
             "url_key": key,
             "domain": host[4:] if host.startswith("www.") else host,
@@ -371,7 +379,6 @@ class BuildRow(beam.DoFn):
             "first_created_utc": min(p[2] for p in posts),
             "num_posts": len(posts),
         }
-        yield zlib.crc32(key.encode("utf-8")) % self.cfg.output_files, row
 
 
 def url_file_name(index: int, total: int) -> str:
@@ -379,7 +386,8 @@ def url_file_name(index: int, total: int) -> str:
 
 
 class WriteUrlFile(beam.DoFn):
-    """(file index, ([marker], rows)) -> one Parquet file of rows sorted by url_key."""
+    """(file index, {"marker": [None], "rows": [rows of a bucket, ...]}) -> one Parquet file
+    of rows sorted by url_key (the marker makes files with no rows exist too)."""
 
     def __init__(self, out_dir: str, total: int):
         self.out_dir, self.total = out_dir, total
@@ -388,8 +396,8 @@ class WriteUrlFile(beam.DoFn):
         self.rows_written = Metrics.counter("webtext." + STAGE, URLS_COUNTER)
 
     def process(self, element):
-        index, (_marker, rows) = element
-        rows = sorted(rows, key=lambda r: r["url_key"])
+        index, grouped = element
+        rows = sorted((row for rows in grouped["rows"] for row in rows), key=lambda r: r["url_key"])
         path = fsio.join(self.out_dir, url_file_name(index, self.total))
         table = pa.Table.from_pylist(rows, schema=URL_SCHEMA)
         with fsio.atomic_open(path, "wb") as fh:
@@ -406,14 +414,13 @@ def build_pipeline(pipeline: beam.Pipeline, paths: list[str], out_dir: str, cfg:
         | "DumpPaths" >> beam.Create(paths)
         | "OneFilePerWorker" >> beam.Reshuffle()
         | "ReadAndFilter" >> beam.ParDo(ReadDump(cfg))
-        | "MergePerUrl" >> beam.CombinePerKey(MergePosts())
-        | "BuildRows" >> beam.ParDo(BuildRow(cfg))
+        | "PostsPerBucket" >> beam.GroupByKey()
+        | "MergePerUrl" >> beam.ParDo(MergeBucket(cfg))
     )
     every_file = pipeline | "EveryFileIndex" >> beam.Create([(i, None) for i in range(n_files)])
     return (
         {"marker": every_file, "rows": rows}
         | "RowsPerFile" >> beam.CoGroupByKey()
-        | "ToTuple" >> beam.Map(lambda kv: (kv[0], (kv[1]["marker"], kv[1]["rows"])))
         | "WriteParquet" >> beam.ParDo(WriteUrlFile(out_dir, n_files))
     )
 
@@ -443,10 +450,7 @@ def run_harvest(dump_patterns: list[str], out_dir: str, cfg, beam_args: list[str
     elapsed = time.monotonic() - started
     _remove_stale_outputs(out_dir, {url_file_name(i, hcfg.output_files) for i in range(hcfg.output_files)})
 
-    counts = collect_stage_counts(result)
-    harvest = counts.get(STAGE)
-    if harvest is None:
-        raise dumps.DumpError("the dumps held no records")
+    harvest = collect_stage_counts(result).get(STAGE) or StageCounts(STAGE)  # empty dumps: no counters
     harvest.check()
     urls = _query_counter(result, URLS_COUNTER)
     extra = {

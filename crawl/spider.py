@@ -1,6 +1,6 @@
 """The spider: one request per input URL, and exactly one crawl-log row per input URL.
 
-Every request ends in `parse` (any HTTP status: HTTPERROR_ALLOW_ALL) or `failed` (any
+Every request ends in `parse` (any HTTP status: no HttpErrorMiddleware) or `failed` (any
 exception), and both hand a single outcome to the `Recorder`, which writes the WARC pair for
 `ok` pages and the crawl-log row for all of them.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -36,12 +37,12 @@ _HTML_OPENERS = (
     b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
     b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
 )
-_CONTROL_BYTES = frozenset(range(0x00, 0x09)) | {0x0B} | frozenset(range(0x0E, 0x1B)) | frozenset(range(0x1C, 0x20))
+# WHATWG "binary data bytes": control characters that never occur in text.
+_CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
 def looks_binary(body: bytes) -> bool:
-    head = body[:1024]
-    return head.startswith(_BINARY_MAGIC) or any(b in _CONTROL_BYTES for b in head[:512])
+    return body.startswith(_BINARY_MAGIC) or _CONTROL_BYTE.search(body, 0, 512) is not None
 
 
 def looks_like_html(body: bytes) -> bool:

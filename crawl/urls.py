@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from xml.sax.saxutils import unescape as unescape_reddit_entities
 
 from w3lib.url import canonicalize_url
@@ -90,19 +90,24 @@ def normalize(url: str, tracking: TrackingParams | None = None) -> str | None:
     base, _, query = url.partition("#")[0].partition("?")
     query = _strip_tracking(query, tracking or _DEFAULT_TRACKING)
     try:
-        parts = urlsplit(canonicalize_url(f"{base}?{query}" if query else base))
-        host, port = parts.hostname, parts.port
+        canonical = canonicalize_url(f"{base}?{query}" if query else base)
     except (ValueError, UnicodeError):
-        return None  # unparseable netloc, port out of range, host that IDNA rejects
-    if not host:
-        return None
+        return None  # unparseable netloc or port, a host that IDNA rejects
+    # canonicalize_url returns "scheme://[userinfo@]host[:port]/path[?query]"
+    scheme, _, rest = canonical.partition("://")
+    netloc, _, path_query = rest.partition("/")
+    host_port = netloc.rpartition("@")[2]  # credentials are dropped
+    if host_port.startswith("["):
+        host, _, port = host_port.partition("]")
+        host, port = host + "]", port[1:]
+    else:
+        host, _, port = host_port.partition(":")
     host = host.rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"  # urlsplit strips the brackets of IPv6 literals
-    if not _valid_host(host):
+    if not _valid_host(host) or (port and not (port.isdigit() and int(port) <= 65535)):
         return None
-    netloc = host if port is None or port == _DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    if port and int(port) != _DEFAULT_PORTS[scheme.lower()]:
+        host = f"{host}:{int(port)}"
+    return f"{scheme}://{host}/{path_query}"
 
 
 def key_of_normalized(url: str) -> str:

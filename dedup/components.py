@@ -27,18 +27,16 @@ def _both_directions(edge):
 
 
 def _large_star(element):
-    """Attach every larger neighbour of u to the smallest node of u's neighbourhood."""
+    """Attach every larger neighbour of u to the smallest node of u's neighbourhood.
+
+    Emits (larger, smaller) pairs, already keyed the way small-star groups them.
+    """
     u, neighbours = element
     neighbours = set(neighbours)
     smallest = min(min(neighbours), u)
     for v in neighbours:
         if v > u:
             yield v, smallest
-
-
-def _toward_smaller(edge):
-    u, v = edge
-    return (u, v) if v < u else (v, u)
 
 
 def _small_star(element):
@@ -93,7 +91,6 @@ class ConnectedComponents(beam.PTransform):
                 | f"Round{i}/Undirected" >> beam.FlatMap(_both_directions)
                 | f"Round{i}/GroupNeighbours" >> beam.GroupByKey()
                 | f"Round{i}/LargeStar" >> beam.FlatMap(_large_star)
-                | f"Round{i}/TowardSmaller" >> beam.Map(_toward_smaller)
                 | f"Round{i}/GroupSmaller" >> beam.GroupByKey()
                 | f"Round{i}/SmallStar" >> beam.FlatMap(_small_star)
             )

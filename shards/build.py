@@ -21,10 +21,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from crawl.urls import is_wikipedia
 from dedup import ExactDedup, NearDedup
+from extract import ExtractPages
 from shards import card, manifest as mf
 from shards.split import SPLITS, AssignShards, AssignSplits
-from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from shards.verify import verify_dataset
+from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from shards.writer import SCHEMA, WriteShard, empty_shard_bytes, schema_json, shard_name
 from webtext import fsio
 from webtext.beam import pipeline_options
@@ -54,7 +55,6 @@ class StripWikipedia(beam.DoFn):
 
 
 def build_pipeline(p: beam.Pipeline, files: list[str], root: str, staging: str, cfg: Config) -> None:
-    from extract import ExtractPages  # TEMPORARY local import until extract lands
     pages = (
         p
         | "WarcFiles" >> beam.Create(files)

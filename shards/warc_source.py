@@ -35,14 +35,17 @@ class ProvenanceError(Exception):
 def warc_root(path: str) -> str:
     """`--warc` may name the crawl output dir or its `warc/` folder; both mean the folder."""
     inner = fsio.join(path, "warc")
-    if fsio.is_local(path) and os.path.isdir(inner):
-        return inner
-    return path.rstrip("/")
+    if fsio.is_local(path):
+        has_inner = os.path.isdir(inner)
+    else:
+        has_inner = bool(FileSystems.match([fsio.join(inner, "*")])[0].metadata_list)
+    return inner if has_inner else path.rstrip("/")
 
 
 def find_warc_files(root: str) -> list[str]:
-    """All WARC files under `root` (recursively for local dirs), sorted for determinism."""
-    files = [f for f in fsio.expand([root]) if f.endswith(WARC_SUFFIXES)]
+    """All WARC files under `root`, recursively, sorted for determinism."""
+    pattern = root if fsio.is_local(root) else fsio.join(root, "**")  # object stores: recursive glob
+    files = [f for f in fsio.expand([pattern]) if f.endswith(WARC_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no *.warc.gz files under {root!r}")
     return files

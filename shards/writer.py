@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime
 
 import apache_beam as beam
@@ -18,6 +19,8 @@ import pyarrow.parquet as pq
 
 from webtext import fsio
 from webtext.stats import StageCounter
+
+log = logging.getLogger(__name__)
 
 
 def _field(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -64,8 +67,6 @@ def to_row(doc: dict) -> dict:
     """A pipeline document as a shard row (only the schema's columns, typed)."""
     row = {name: doc.get(name) for name in SCHEMA.names}
     row["crawl_time"] = datetime.fromisoformat(doc["crawl_time"])
-    if row["dup_cluster"] is not None:
-        row["dup_cluster"] = str(row["dup_cluster"])
     return row
 
 
@@ -125,6 +126,7 @@ class WriteShard(beam.DoFn):
         fsio.atomic_write_bytes(fsio.join(self.staging, name), data)
         fsio.atomic_write_text(fsio.join(self.staging, name + ".json"), json.dumps(info, sort_keys=True))
         self.counter.kept(len(rows))
+        log.info("wrote %s: %d rows, %d bytes", name, len(rows), len(data))
 
 
 def empty_shard_bytes(row_group_docs: int, compression_level: int) -> bytes:

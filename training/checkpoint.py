@@ -25,7 +25,8 @@ _NUMBERED = re.compile(r"ckpt-(\d+)\.pt$")
 def unwrap(model: torch.nn.Module) -> GPT:
     """The GPT inside torch.compile (`_orig_mod`) and DistributedDataParallel (`module`) wrappers."""
     while not isinstance(model, GPT):
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        inner = getattr(model, "_orig_mod", None)
+        inner = getattr(model, "module", None) if inner is None else inner
         if inner is None:
             raise TypeError(f"not a webtext GPT model: {type(model).__name__}")
         model = inner

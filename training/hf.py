@@ -167,13 +167,14 @@ def import_hf(directory, out) -> Path:
             continue
         name = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
         state[name] = tensor.t() if name.endswith(CONV1D_WEIGHTS) else tensor
-    head = state.pop("lm_head.weight", None)
-    if head is not None and "transformer.wte.weight" in state and not torch.equal(head, state["transformer.wte.weight"]):
+    head, wte = state.pop("lm_head.weight", None), state.get("transformer.wte.weight")
+    if head is not None and wte is not None and not torch.equal(head, wte):
         raise ValueError(f"{directory}: lm_head differs from the token embedding (untied heads are not GPT-2)")
+    if wte is not None:
+        state["lm_head.weight"] = wte  # the same tensor in our tied model
     model = GPT(config)
-    state["lm_head.weight"] = state.get("transformer.wte.weight")
     try:
-        model.load_state_dict({k: v.float() for k, v in state.items() if v is not None})
+        model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as exc:
         raise ValueError(f"{directory}: weights do not fit the GPT-2 in config.json: {exc}") from None
     tokenizer_dir = None

@@ -163,7 +163,7 @@ class _PiecePool:
     few pieces per worker in flight, so memory stays bounded), or in-process for one worker."""
 
     def __init__(self, tokenizer_dir: str, workers: int):
-        self.tokenizer_dir, self.workers, self.pool = tokenizer_dir, workers, None
+        self.tokenizer_dir, self.workers, self.pool, self.loaded_here = tokenizer_dir, workers, None, False
 
     def __enter__(self):
         return self
@@ -175,7 +175,9 @@ class _PiecePool:
 
     def map(self, pieces: list[Piece]) -> Iterator[PieceTokens]:
         if self.workers <= 1:
-            _init_worker(self.tokenizer_dir, parallel_inside=True)
+            if not self.loaded_here:
+                _init_worker(self.tokenizer_dir, parallel_inside=True)
+                self.loaded_here = True
             yield from map(_tokenize_piece, pieces)
             return
         if self.pool is None:  # spawn: no fork of a process that may hold Rust/torch threads

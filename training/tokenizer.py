@@ -106,8 +106,7 @@ class Tokenizer:
         hf.encode_special_tokens = True  # the EOT *text* inside a document is plain text
         self._hf = hf
         self._byte_ids = [vocab[_BYTE_CHAR[b]] for b in range(256)]
-        by_id = sorted(vocab, key=vocab.__getitem__)
-        self._id_bytes = [_token_bytes(tok) if tok != eot_token else tok.encode("utf-8") for tok in by_id]
+        self._id_bytes = [_token_bytes(tok) for tok in sorted(vocab, key=vocab.__getitem__)]
 
     # -- encoding ---------------------------------------------------------------------------
     def encode(self, text: str, allow_eot: bool = False) -> list[int]:
@@ -143,7 +142,7 @@ class Tokenizer:
 
     # -- decoding ---------------------------------------------------------------------------
     def decode_bytes(self, ids) -> bytes:
-        ids = [int(i) for i in ids]
+        ids = ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids]  # tensors, arrays
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             raise ValueError(f"token id {bad[0]} is outside the vocabulary (size {self.vocab_size})")

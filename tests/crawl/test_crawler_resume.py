@@ -32,7 +32,7 @@ def _assert_ok_rows_point_at_their_records(out, rows):
 
 
 def test_resume_after_kill_9_fetches_no_finished_url_again(tmp_path):
-    web, urls = generated_web(tmp_path / "web", n_pages=40, hosts=4, slow_seconds=0.15)
+    web, urls = generated_web(tmp_path / "web", n_pages=30, hosts=3, slow_seconds=0.1)
     write_url_table(tmp_path / "urls", urls)
     out = tmp_path / "out"
     args = ("--urls", str(tmp_path / "urls"), "--out", str(out))

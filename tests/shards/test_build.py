@@ -148,12 +148,6 @@ def test_rebuild_of_finished_dataset_is_skipped(built, crawl, caplog):
     assert "up to date" in caplog.text
 
 
-def test_warc_subfolder_gives_the_same_dataset(built, crawl, tmp_path):
-    out, manifest = built
-    again = run_build(load_config(overrides=SMALL_SHARDS), os.path.join(crawl.root, "warc"), str(tmp_path))
-    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
-
-
 @pytest.mark.slow
 def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
     out, manifest = built

@@ -26,7 +26,7 @@ def free_loopback_port() -> int:
 
 def test_two_gloo_processes_match_one_process(corpus, tmp_path):
     tokens, tokenizer = corpus
-    cfg, overrides = tiny_config(**SETTINGS)
+    cfg, overrides = tiny_config(dropout=0.0, **SETTINGS)  # per-rank dropout streams differ by design
     single = tmp_path / "single"
     train(cfg, tokens, single, tokenizer_dir=tokenizer)
 

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from training.config import TokenizerConfig
-from training.tokenize import MANIFEST, PARTIAL, STATS, tokenize_shards
+from training.tokenize import MANIFEST, PARTIAL, STATS, iter_split_texts, split_files, tokenize_shards
 from training.tokenizer import EOT, bytes_to_unicode, load_tokenizer, train_tokenizer
 from webtext.cli import main
+from webtext.config import ConfigError, load_config
 
 WORDS = ("the a cat dog sat ran on over mat house 42 1999 it's don't , . ! ? "
          "東京 café 😀 naïve \n").split(" ")
@@ -211,3 +212,17 @@ def test_cli(dataset, tmp_path, capsys):
     assert "tokenize" in printed and "uint16 token shards" in printed and "train" in printed
     assert main(argv[:2] + [str(tmp_path / "nope")] + argv[3:]) == 1
     assert "dataset shard directory not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override", ["tokenizer.workers=0", "tokenizer.shard_tokens=0", "tokenizer.splits=train",
+                                      "tokenizer.train_max_documents=-1", "tokenizer.min_frequency=-1",
+                                      "tokenizer.vocab_size=257", "tokenizer.shard_size=5"])
+def test_bad_config_values_are_refused_by_name(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_train_max_documents_caps_the_texts_read(dataset):
+    root, _, splits = dataset
+    texts, total = iter_split_texts(split_files(root, "train"), max_documents=10)
+    assert total == 10 and list(texts) == [t for t in splits["train"][0][:10] if t]

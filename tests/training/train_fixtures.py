@@ -59,10 +59,12 @@ def write_token_shards(root: Path, tokenizer, splits: dict[str, list[list[str]]]
     return root
 
 
-def tiny_config(**train_overrides):
-    """A 2-layer, 64-wide GPT on 32-token windows; 1 thread so runs are bit-reproducible."""
+def tiny_config(dropout: float = 0.1, **train_overrides):
+    """A 2-layer, 64-wide GPT on 32-token windows; 1 thread so runs are bit-reproducible.
+    Dropout is on by default so that exact resume depends on the restored RNG states."""
     overrides = [
         "model.preset=tiny", "model.n_layer=2", "model.n_head=2", "model.n_embd=64", "model.block_size=32",
+        f"model.dropout={dropout}",
         "train.micro_batch_size=4", "train.batch_tokens=256", "train.max_steps=12", "train.warmup_steps=2",
         "train.learning_rate=0.003", "train.min_lr=0.0003", "train.log_interval=1", "train.eval_interval=6",
         "train.eval_batches=2", "train.checkpoint_interval=0", "train.num_threads=1", "train.peak_flops=1e9",
@@ -88,7 +90,7 @@ def trained_run(corpus, tmp_path_factory):
     from training.train import train
 
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(max_steps=80, eval_interval=0, learning_rate=0.01, min_lr=0.001, warmup_steps=5)
+    cfg, _ = tiny_config(dropout=0.0, max_steps=80, eval_interval=0, learning_rate=0.01, min_lr=0.001, warmup_steps=5)
     run = tmp_path_factory.mktemp("trained") / "run"
     train(cfg, tokens, run, tokenizer_dir=tokenizer)
     return run

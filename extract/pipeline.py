@@ -1,0 +1,107 @@
+"""`ExtractPages`: the Beam transform from raw crawled pages to filtered documents.
+
+Two stages, counted separately so that each reconciles on its own:
+  extract: raw page -> decoded, main text extracted (drops: decode_error, no_text,
+           extract_timeout, extract_error)
+  filter:  document -> kept if its quality rules pass and its language is wanted
+           (drops: each quality rule's name, `lang_<code>`, `lang_low_confidence`)
+so that extract.in = extract.out + extract drops, and filter.in = extract.out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+
+from extract.config import ExtractConfig
+from extract.isolation import IsolatedExtractor
+from extract.lang import identify, language_failure
+from extract.quality import first_failure
+from webtext.stats import StageCounter
+
+log = logging.getLogger(__name__)
+RAW_KEYS = ("body", "content_type")
+
+
+class ExtractDoFn(beam.DoFn):
+    """Raw page dict -> document dict; each DoFn instance owns one extraction child process."""
+
+    def __init__(self, cfg: ExtractConfig):
+        self.cfg = cfg
+        self._extractor: IsolatedExtractor | None = None
+
+    def setup(self):
+        self.counter = StageCounter("extract")
+        self._extractor = IsolatedExtractor(self.cfg)
+
+    def process(self, page: dict):
+        self.counter.seen()
+        url = page.get("final_url") or page.get("url")
+        body = page.get("body")
+        if not isinstance(body, (bytes, bytearray)):
+            log.warning("extract: page %s has no bytes body (%s)", url, type(body).__name__)
+            self.counter.dropped("decode_error")
+            return
+        outcome = self._extractor(bytes(body), page.get("content_type"), url)
+        if outcome.status != "ok":
+            if outcome.error:
+                log.info("extract: %s for %s: %s", outcome.status, url, outcome.error)
+            self.counter.dropped(outcome.status)
+            return
+        doc = {k: v for k, v in page.items() if k not in RAW_KEYS}
+        text = outcome.extraction.text
+        lang, confidence = identify(text, self.cfg)
+        doc.update(
+            text=text,
+            title=outcome.extraction.title,
+            lang=lang,
+            lang_confidence=confidence,
+            extractor=outcome.extraction.extractor,
+            n_chars=len(text),
+            n_words=len(text.split()),
+            encoding=outcome.encoding,
+        )
+        self.counter.kept()
+        yield doc
+
+    def teardown(self):
+        if self._extractor is not None:
+            self._extractor.close()
+
+
+class FilterDoFn(beam.DoFn):
+    """Keeps documents that pass every quality rule and are in a wanted language."""
+
+    def __init__(self, cfg: ExtractConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.counter = StageCounter("filter")
+
+    def process(self, doc: dict):
+        self.counter.seen()
+        reason = first_failure(doc["text"], self.cfg) or language_failure(
+            doc["lang"], doc["lang_confidence"], self.cfg
+        )
+        if reason:
+            self.counter.dropped(reason)
+            return
+        self.counter.kept()
+        yield doc
+
+
+class ExtractPages(beam.PTransform):
+    """Page dicts {url, final_url, body, content_type, ...} -> kept document dicts with
+    text, title, lang, lang_confidence, extractor, n_chars, n_words, encoding (body dropped)."""
+
+    def __init__(self, cfg: ExtractConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, pages):
+        return (
+            pages
+            | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg))
+            | "Filter" >> beam.ParDo(FilterDoFn(self.cfg))
+        )

@@ -1,0 +1,57 @@
+import gzip
+import json
+
+import pytest
+
+from webtext.cli import main
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_text("extract:\n  timeout_seconds: 20\n")
+    return str(path)
+
+
+def _records(out: str) -> dict[str, dict]:
+    return {r["path"]: r for r in map(json.loads, out.splitlines())}
+
+
+def test_extract_html_and_gz_and_bad_inputs(tmp_path, pages, config_file, capsys):
+    plain = tmp_path / "otters page.html"
+    plain.write_bytes(pages["article_en"])
+    packed = tmp_path / "straße.html.gz"
+    packed.write_bytes(gzip.compress(pages["article_de"]))
+    empty = tmp_path / "empty.html"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.html.gz"
+    corrupt.write_bytes(gzip.compress(pages["article_en"])[:40])
+    missing = tmp_path / "missing.html"
+
+    paths = [plain, packed, missing, empty, corrupt]
+    rc = main(["extract", "--config", config_file, "--url", "https://news.example/a", *map(str, paths)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    records = _records(captured.out)
+    assert set(records) == {str(plain), str(packed), str(empty)}
+    assert records[str(plain)]["lang"] == "en" and "river otters" in records[str(plain)]["text"]
+    assert records[str(plain)]["title"] == "River otters return to the Millbrook valley"
+    assert records[str(plain)]["extractor"] == "trafilatura"
+    assert records[str(packed)]["lang"] == "de" and "Radwege" in records[str(packed)]["text"]
+    assert records[str(empty)]["text"] is None and records[str(empty)]["status"] == "decode_error"
+    assert f"cannot read {missing}" in captured.err
+    assert f"cannot read {corrupt}" in captured.err and "gzip" in captured.err
+
+
+def test_extractor_flag(tmp_path, pages, config_file, capsys):
+    page = tmp_path / "a.html"
+    page.write_bytes(pages["article_en"])
+    assert main(["extract", "--config", config_file, "--extractor", "newspaper", str(page)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["extractor"] == "newspaper" and "river otters" in record["text"]
+
+
+def test_unknown_extractor_is_rejected(tmp_path, config_file, capsys):
+    with pytest.raises(SystemExit):
+        main(["extract", "--config", config_file, "--extractor", "dragnet", str(tmp_path / "a.html")])
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Checkpoint files: round trip, run-directory resolution, clear errors for damaged files."""
+
+import pytest
+import torch
+
+from training.checkpoint import FORMAT, load_checkpoint, load_model, resolve_checkpoint, save_model_checkpoint
+from training.model import GPT, GPTConfig
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(n_layer=1, n_head=2, n_embd=16, vocab_size=50, block_size=8))
+
+
+def test_round_trip_keeps_weights_tying_and_extra_state(model, tmp_path):
+    opt = torch.optim.AdamW(model.param_groups(0.1), lr=1e-3)
+    model(torch.zeros(1, 8, dtype=torch.long), torch.zeros(1, 8, dtype=torch.long))[1].backward()
+    opt.step()
+    extra = {"optimizer": opt.state_dict(), "step": 3, "rng": torch.get_rng_state(), "tokenizer_dir": "/t"}
+    save_model_checkpoint(tmp_path / "c.pt", model, extra)
+    loaded, ckpt = load_model(tmp_path / "c.pt")
+    assert ckpt["format"] == FORMAT and ckpt["step"] == 3 and ckpt["tokenizer_dir"] == "/t"
+    assert ckpt["model_config"]["n_embd"] == 16 and not loaded.training
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    opt2 = torch.optim.AdamW(loaded.param_groups(0.1), lr=1e-3)
+    opt2.load_state_dict(ckpt["optimizer"])
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_wrapped_models_are_saved_as_the_plain_model(model, tmp_path):
+    class Wrapper(torch.nn.Module):  # stands for DDP's `.module` and torch.compile's `._orig_mod`
+        def __init__(self, inner):
+            super().__init__()
+            self.module = inner
+
+    save_model_checkpoint(tmp_path / "w.pt", Wrapper(model))
+    assert set(load_checkpoint(tmp_path / "w.pt")["model"]) == set(model.state_dict())
+    with pytest.raises(TypeError, match="not a webtext GPT"):
+        save_model_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+
+
+def test_run_directory_resolves_latest_then_highest_step(model, tmp_path):
+    for step in (2, 10, 9):
+        save_model_checkpoint(tmp_path / f"ckpt-{step}.pt", model, {"step": step})
+    assert resolve_checkpoint(tmp_path).name == "ckpt-10.pt"
+    assert load_checkpoint(tmp_path)["step"] == 10
+    save_model_checkpoint(tmp_path / "latest.pt", model, {"step": 11})
+    assert load_checkpoint(tmp_path)["step"] == 11
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no latest.pt or ckpt-N.pt"):
+        resolve_checkpoint(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_damaged_or_foreign_files_give_clear_errors(model, tmp_path):
+    save_model_checkpoint(tmp_path / "good.pt", model)
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.pt").write_bytes(b"\x00garbage" * 100)
+    for name in ("truncated.pt", "garbage.pt"):
+        with pytest.raises(ValueError, match="corrupted, truncated or not a torch checkpoint"):
+            load_model(tmp_path / name)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a webtext checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="not a webtext checkpoint"):
+        load_checkpoint(tmp_path / "list.pt")
+    ckpt = load_checkpoint(tmp_path / "good.pt")
+    ckpt["model_config"]["n_embd"] = 32
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="does not match its config"):
+        load_model(tmp_path / "mismatch.pt")
