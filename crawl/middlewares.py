@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import random
 import time
 from email.utils import parsedate_to_datetime
@@ -34,7 +33,6 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer, error as txerror
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
-log = logging.getLogger(__name__)
 
 
 class CrawlRefusal(IgnoreRequest):

@@ -116,7 +116,8 @@ def shingles(text: str, k: int) -> np.ndarray:
     np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[:n], out=prefix[1:])
     hashes = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
     hashes += (ends - starts).astype(np.uint64) * _LENGTH_SALT
-    return np.unique(_fmix64(hashes))
+    hashes = np.sort(_fmix64(hashes))
+    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))]  # np.unique, several times faster
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -140,6 +140,8 @@ def run_build(cfg: Config, warc: str, out: str, beam_args: list[str] = (), force
     problems = mf.count_problems(counts, sum(s["rows"] for s in shards))
     if problems:
         raise AssertionError("build counts do not reconcile:\n  " + "\n  ".join(problems))
+    if not any(s["rows"] for s in shards):
+        log.warning("no document survived: see the drop reasons below (wrong --warc folder? filters too strict?)")
     log.info("pipeline done; publishing %d shard(s)", len(shards))
     publish(out, staging, shards)
     manifest = mf.make_manifest(cfg, shards, schema_json(SCHEMA), counts, inputs)

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
@@ -69,17 +69,24 @@ def _save(fig, path: str) -> None:
 
 
 def length_chart(words: np.ndarray, path: str) -> None:
+    """Words per document; log-spaced bins when lengths span more than a factor of 20."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    log_scale = False
     if words.size:
         words = np.maximum(words, 1)
         low, high = int(words.min()), int(words.max()) + 1
-        bins = np.geomspace(low, max(high, low * 2), 40)
+        log_scale = high / low > 20
+        bins = np.geomspace(low, high, 40) if log_scale else np.linspace(low, high, min(40, high - low + 1))
         ax.hist(words, bins=bins, color="#4C72B0", edgecolor="white")
-        ax.set_xscale("log")
         median = float(np.median(words))
         ax.axvline(median, color="#C44E52", linestyle="--", label=f"median {median:,.0f} words")
-        ax.legend()
-    ax.set_xlabel("words per document (log scale)")
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the legend above the bars
+        ax.legend(loc="upper right")
+    if log_scale:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("words per document" + (" (log scale)" if log_scale else ""))
     ax.set_ylabel("documents")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Document length ({words.size:,} documents)")

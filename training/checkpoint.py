@@ -36,6 +36,9 @@ def unwrap(model: torch.nn.Module) -> GPT:
 def save_model_checkpoint(path, model: GPT, extra: dict | None = None) -> None:
     """Write the model (and the trainer's `extra` state) so it appears complete or not at all."""
     model = unwrap(model)
+    clash = {"format", "model_config", "model"} & set(extra or {})
+    if clash:
+        raise ValueError(f"extra checkpoint state may not replace {sorted(clash)}")
     payload = {"format": FORMAT, "model_config": asdict(model.config), "model": model.state_dict(),
                "tokenizer_dir": None, **(extra or {})}
     with atomic_open(str(path), "wb") as fh:

@@ -287,6 +287,8 @@ def tokenize_shards(shards_dir, tokenizer_dir, out, cfg, progress: bool = True) 
         **expected, "dtype": dtype, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
         "tokenizer_dir": str((out / TOKENIZER_COPY).resolve()), "splits": {},
     }
+    for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run's atomic writes
+        stale.unlink()
     tok.save(out / TOKENIZER_COPY)  # the tokens are only readable with their tokenizer
     tok_dir = str(out / TOKENIZER_COPY)
 

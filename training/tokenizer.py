@@ -244,9 +244,10 @@ def _from_tokenizer_json(path: Path) -> Tokenizer:
         raise ValueError(f"{path}: not a BPE tokenizer.json")
     pre = data.get("pre_tokenizer") or {}
     if data.get("normalizer") or pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") \
-            or not pre.get("use_regex", True):
-        raise ValueError(f"{path}: not a GPT-2 style tokenizer (needs no normaliser and a ByteLevel "
-                         f"pre-tokenizer with GPT-2's regex and add_prefix_space=false)")
+            or not pre.get("use_regex", True) or model.get("dropout") or model.get("continuing_subword_prefix") \
+            or model.get("end_of_word_suffix") or model.get("byte_fallback") or model.get("ignore_merges"):
+        raise ValueError(f"{path}: not a GPT-2 style tokenizer (needs plain BPE, no normaliser and a "
+                         f"ByteLevel pre-tokenizer with GPT-2's regex and add_prefix_space=false)")
     vocab = _check_vocab(dict(model.get("vocab") or {}), path)
     for added in data.get("added_tokens") or []:
         if added.get("content") == EOT and EOT not in vocab:

@@ -7,8 +7,6 @@ import json
 from collections import Counter
 
 import pyarrow.parquet as pq
-import pytest
-
 from crawl.crawl_log import SCHEMA
 from crawl.replay import DEFAULT_WEB, expected_outcomes
 from tests.crawl.test_crawler_support import PAGE, crawl_cli, read_log, warc_records, write_url_table, write_web
@@ -64,28 +62,28 @@ def fault_web(web_dir):
     return write_web(web_dir, hosts, routes, pages, offsite)
 
 
-@pytest.fixture(scope="session")
-def fault_crawl(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fault_crawl")
-    web = fault_web(base / "web")
+def test_fault_web_crawl(tmp_path):
+    """One crawl (one test, so parallel workers never repeat it), checked from every side."""
+    web = fault_web(tmp_path / "web")
     expected = {**expected_outcomes(web), "ftp://news.example/file.txt": "invalid_url"}
-    urls = sorted(expected)
-    write_url_table(base / "urls", urls, files=2)
-    result = crawl_cli("--urls", str(base / "urls"), "--out", str(base / "out"), "--replay", str(web))
-    return base / "out", expected, result
-
-
-def test_every_fault_url_ends_in_its_expected_outcome(fault_crawl):
-    out, expected, result = fault_crawl
+    write_url_table(tmp_path / "urls", sorted(expected), files=2)
+    out = tmp_path / "out"
+    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), "--replay", str(web))
     assert result.returncode == 0, result.stdout + result.stderr
-    got = {row["url"]: row["outcome"] for row in read_log(out)}
+    rows = read_log(out)
+    check_every_url_ends_in_its_expected_outcome(rows, expected)
+    check_log_has_each_url_once_in_the_contract_schema(out, rows, expected)
+    check_warc_files_are_valid_and_ok_rows_point_at_their_records(out, rows)
+    check_stats_json_reconciles_with_the_log(out, rows, expected, result.stdout)
+
+
+def check_every_url_ends_in_its_expected_outcome(rows, expected):
+    got = {row["url"]: row["outcome"] for row in rows}
     wrong = {url: (got.get(url), want) for url, want in expected.items() if got.get(url) != want}
     assert not wrong, f"(got, expected) per URL: {wrong}"
 
 
-def test_crawl_log_has_each_input_url_exactly_once_in_the_contract_schema(fault_crawl):
-    out, expected, _ = fault_crawl
-    rows = read_log(out)
+def check_log_has_each_url_once_in_the_contract_schema(out, rows, expected):
     assert Counter(r["url"] for r in rows) == Counter(set(expected))
     for part in (out / "crawl_log").glob("*.parquet"):
         assert pq.read_schema(part).equals(SCHEMA, check_metadata=False)
@@ -102,11 +100,10 @@ def test_crawl_log_has_each_input_url_exactly_once_in_the_contract_schema(fault_
         assert row["crawl_time"] is not None
 
 
-def test_warc_files_are_valid_and_every_ok_row_points_at_its_response_record(fault_crawl):
-    out, _, _ = fault_crawl
+def check_warc_files_are_valid_and_ok_rows_point_at_their_records(out, rows):
     records = warc_records(out)
     by_position = {(r["file"], r["offset"]): r for r in records}
-    ok_rows = [r for r in read_log(out) if r["outcome"] == "ok"]
+    ok_rows = [r for r in rows if r["outcome"] == "ok"]
     responses = [r for r in records if r["type"] == "response"]
     requests = {r["headers"]["WARC-Record-ID"]: r for r in records if r["type"] == "request"}
     assert len(responses) == len(ok_rows) == len(requests) == 6
@@ -126,15 +123,14 @@ def test_warc_files_are_valid_and_every_ok_row_points_at_its_response_record(fau
         assert paired[0]["http"].get_header("User-Agent").startswith("WebTextBot/0.1 (+")
 
 
-def test_stats_json_reconciles_with_the_log(fault_crawl):
-    out, expected, result = fault_crawl
+def check_stats_json_reconciles_with_the_log(out, rows, expected, stdout):
     stats = json.loads((out / "crawl_stats.json").read_text())
     crawl = stats["stages"]["crawl"]
-    outcomes = Counter(r["outcome"] for r in read_log(out))
+    outcomes = Counter(r["outcome"] for r in rows)
     assert crawl["in"] == len(expected) and crawl["out"] == outcomes["ok"] and crawl["reconciles"]
     assert crawl["dropped"] == {k: v for k, v in outcomes.items() if k != "ok"}
     assert stats["complete"] and stats["missing"] == 0
-    assert "too_large=3" in result.stdout and "stage" in result.stdout  # the summary table
+    assert "too_large=3" in stdout and "stage" in stdout  # the summary table
 
 
 def test_bundled_sample_web_outcomes(tmp_path):

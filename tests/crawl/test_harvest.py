@@ -350,9 +350,21 @@ def sample_truth() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_cli_on_the_sample_dump(sample_truth, tmp_path, capsys):
-    assert main(["harvest", "--dumps", str(SAMPLE_DIR / "RS_sample.zst"), "--out", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="session")
+def sample_cli_run(sample_truth, tmp_path_factory):
+    """`webtext harvest` on the bundled sample, once: (output dir, printed text)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("sample_out")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["harvest", "--dumps", str(SAMPLE_DIR / "RS_sample.zst"), "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+def test_cli_on_the_sample_dump(sample_truth, sample_cli_run):
+    tmp_path, printed = sample_cli_run
     assert "harvest" in printed and "URLs written" in printed
     totals = sample_truth["totals"]
     counts = json.loads((tmp_path / STATS_FILE).read_text())["stages"]["harvest"]
@@ -362,9 +374,8 @@ def test_cli_on_the_sample_dump(sample_truth, tmp_path, capsys):
     assert json.loads((tmp_path / STATS_FILE).read_text())["urls"] == totals["urls"]
 
 
-def test_sample_url_table_matches_the_ground_truth(sample_truth, tmp_path):
-    harvest([SAMPLE_DIR / "RS_sample.zst"], tmp_path)
-    rows = {r["url_key"]: r for r in read_rows(tmp_path)}
+def test_sample_url_table_matches_the_ground_truth(sample_truth, sample_cli_run):
+    rows = {r["url_key"]: r for r in read_rows(sample_cli_run[0])}
     records = sample_truth["records"]
     kept_categories = {c for c, v in sample_truth["categories"].items() if v["kept"]}
     by_key: dict[str, list] = {}

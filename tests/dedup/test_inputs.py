@@ -65,7 +65,7 @@ def test_oversized_bucket_pairs_members_with_the_best_ranked():
     pairs_of = _BucketPairs(max_bucket_size=3)
     pairs_of.setup()
     members = [(-1, 0, "u", f"d{i}") for i in range(6)]
-    small = list(pairs_of.process(("key", members[:3] + members[:1])))  # duplicates collapse
+    small = list(pairs_of.process(("key", members[2::-1])))
     assert small == list(itertools.combinations(members[:3], 2))
     big = list(pairs_of.process(("key", members[::-1])))
     assert len(big) == len(set(big)) == 3 + 3 * 3

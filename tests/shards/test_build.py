@@ -16,6 +16,7 @@ from crawl.urls import url_key
 from shards.build import run_build
 from shards.manifest import STAGE_CHAIN
 from shards.split import doc_id
+from shards.verify import verify_dataset
 from shards.writer import SCHEMA
 from tests.shards.conftest import SMALL_SHARDS, run_cli
 from webtext.config import load_config
@@ -63,6 +64,8 @@ def test_what_survives(built, crawl):
     assert (rows["dup_cluster"] == rows["id"]).all()
     dedup = built[1]["stages"]
     assert dedup["dedup_exact"]["dropped"] == {"exact_duplicate": 2}
+    assert dedup["dedup_near"]["dropped"] == {"near_duplicate": 1}
+    assert {"bot_check", "lang_de"} <= set(dedup["filter"]["dropped"])
     assert built[1]["stages"]["wikipedia"]["dropped"] == {"wikipedia": 1}
 
 
@@ -156,6 +159,21 @@ def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
     again = run_build(cfg, crawl.root, str(tmp_path))
     assert again["shards"] == manifest["shards"]  # same paths, rows, bytes and sha256
     assert again["stages"] == manifest["stages"]
+
+
+def test_build_that_keeps_nothing_is_still_a_valid_dataset(crawl, tmp_path, caplog):
+    """Only a foreign WARC (no WebText headers): every split is one empty, readable shard."""
+    foreign = tmp_path / "crawl"
+    foreign.mkdir()
+    os.link(os.path.join(crawl.root, "warc", "nested", "foreign-00000.warc.gz"), foreign / "f.warc.gz")
+    out = str(tmp_path / "dataset")
+    manifest = run_build(load_config(), str(foreign), out)
+    assert manifest["rows"] == 0 and manifest["stages"]["read"]["dropped"] == {"no_provenance": 1}
+    assert [s["path"] for s in manifest["shards"]] == [
+        "test/shard-00000-of-00001.parquet", "train/shard-00000-of-00001.parquet", "val/shard-00000-of-00001.parquet"]
+    assert len(pd.read_parquet(os.path.join(out, "train"))) == 0
+    assert verify_dataset(out) == []
+    assert "no document survived" in caplog.text
 
 
 def test_cli_build_errors(tmp_path):

@@ -31,7 +31,7 @@ def test_round_trip_keeps_weights_tying_and_extra_state(model, tmp_path):
 
 
 def test_wrapped_models_are_saved_as_the_plain_model(model, tmp_path):
-    class Wrapper(torch.nn.Module):  # stands for DDP's `.module` and torch.compile's `._orig_mod`
+    class Wrapper(torch.nn.Module):  # stands for DistributedDataParallel's `.module`
         def __init__(self, inner):
             super().__init__()
             self.module = inner
@@ -40,6 +40,9 @@ def test_wrapped_models_are_saved_as_the_plain_model(model, tmp_path):
     assert set(load_checkpoint(tmp_path / "w.pt")["model"]) == set(model.state_dict())
     with pytest.raises(TypeError, match="not a webtext GPT"):
         save_model_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="may not replace"):
+        save_model_checkpoint(tmp_path / "x.pt", model, {"model": {}})
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_run_directory_resolves_latest_then_highest_step(model, tmp_path):

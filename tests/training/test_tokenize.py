@@ -115,7 +115,9 @@ def test_a_deleted_shard_is_rebuilt_and_the_others_are_not_redone(dataset, token
     before = {p.name: p.stat().st_mtime_ns for p in (out / "train").iterdir()}
     (out / "train" / "shard-00001.bin").unlink()
     (out / "val" / "shard-00000.bin").write_bytes(b"\0\0")  # truncated
+    (out / "train" / ".shard-00009.bin.x1.tmp").write_bytes(b"half")  # a killed atomic write
     again = tokenize_shards(root, tok_dir, out, cfg(), progress=False)
+    assert not list(out.glob("*/.*.tmp"))
     assert again["splits"] == tokenized[1]["splits"]
     after = {p.name: p.stat().st_mtime_ns for p in (out / "train").iterdir()}
     assert {n for n in before if before[n] != after[n]} == {"shard-00001.bin"}

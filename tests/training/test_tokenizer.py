@@ -216,7 +216,8 @@ def test_foreign_tokenizer_json_is_refused(trained, tmp_path):
     data = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
     for change, message in [({"normalizer": {"type": "NFC"}}, "not a GPT-2 style"),
                             ({"model": {"type": "WordPiece", "vocab": {}}}, "not a BPE"),
-                            ({"pre_tokenizer": {"type": "Whitespace"}}, "not a GPT-2 style")]:
+                            ({"pre_tokenizer": {"type": "Whitespace"}}, "not a GPT-2 style"),
+                            ({"model": {**data["model"], "ignore_merges": True}}, "not a GPT-2 style")]:
         path = tmp_path / "tokenizer.json"
         path.write_text(json.dumps({**data, **change}), encoding="utf-8")
         with pytest.raises(ValueError, match=message):

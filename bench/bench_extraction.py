@@ -1,0 +1,246 @@
+"""Extraction: quality on the 990-page evaluation set, and pipeline speed against bare trafilatura.
+
+    .venv/bin/python -m bench.bench_extraction [--limit N] [--speed-pages N] [--skip-quality] [--skip-speed]
+
+Quality: every page of `../shared/data/extraction-eval/pages.tar.gz` (read from the archive in
+memory, never unpacked into the repo) is decoded with `extract.decode.decode_html` and run
+through trafilatura and newspaper4k exactly as `extract.extractors` does; `ensemble` is
+`extract.extractors.combine` of those two results (what `ensemble_extract` computes, without
+extracting twice). Scoring follows the set's README: whitespace collapsed; a "with" snippet
+found in the text is a true positive (else a false negative), a "without" snippet found is a
+false positive; micro-averaged P/R/F1. "raw HTML as text" checks the scorer against the
+published floor row. A paired bootstrap over pages gives a 95% interval of F1(ensemble) -
+F1(trafilatura), the measurement behind `extract.extractor`'s default.
+
+Speed, in this process, on the same pages: a bare loop of `trafilatura.extract(body)` (with
+the options we use) is the baseline; `ExtractPages` (decode, isolated extraction, language
+id, quality rules) in a real Beam DirectRunner pipeline with one worker (in_memory) and two
+(multi_processing) is timed from pipeline start to finish, startup included.
+Skips cleanly when ../shared is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import tarfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from extract.config import ExtractConfig
+from webtext.fsio import atomic_write_text
+
+EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "extraction-eval"
+RESULTS = Path(__file__).resolve().parent / "results" / "extraction.json"
+MODES = ["trafilatura", "newspaper", "ensemble"]
+PUBLISHED = {  # the evaluation set's README, P / R / F1 on the same 990 pages
+    "trafilatura 2.2 (default)": (0.906, 0.943, 0.924),
+    "trafilatura (favor precision)": (0.925, 0.915, 0.920),
+    "trafilatura (fast)": (0.907, 0.930, 0.918),
+    "readability-lxml": (0.898, 0.764, 0.826),
+    "newspaper4k 0.9.6": (0.878, 0.736, 0.801),
+    "dragnet 2.0.4 (older 500-page run)": (0.906, 0.689, 0.783),
+    "raw HTML as text (floor)": (0.528, 0.906, 0.667),
+}
+TARGET_F1 = 0.924
+TARGET_SPEED = {"in_memory x1": 0.9, "multi_processing x2": 1.8}
+_WHITESPACE = re.compile(r"\s+")
+
+
+def load_eval_set(eval_dir: Path = EVAL_DIR, limit: int | None = None) -> list[dict]:
+    """[{name, body, url, with, without}] read straight from pages.tar.gz, sorted by name."""
+    with tarfile.open(eval_dir / "pages.tar.gz") as tar:
+        files = {}
+        for member in tar:
+            if member.isfile():
+                files[member.name.removeprefix("./")] = tar.extractfile(member).read()
+    annotations = json.loads(files["eval.json"])
+    metadata = json.loads(files["metadata.json"])
+    names = sorted(annotations)[:limit]
+    return [
+        {"name": n, "body": files[f"html/{n}"], "url": metadata.get(n, {}).get("url"),
+         "with": annotations[n]["with"], "without": annotations[n]["without"]}
+        for n in names
+    ]
+
+
+def normalize(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def score_page(output: str | None, with_snippets: list[str], without_snippets: list[str]) -> tuple[int, int, int, int]:
+    """(TP, FN, FP, TN) of one page; no output counts as empty output."""
+    out = normalize(output or "")
+    tp = sum(normalize(s) in out for s in with_snippets)
+    fp = sum(normalize(s) in out for s in without_snippets)
+    return tp, len(with_snippets) - tp, fp, len(without_snippets) - fp
+
+
+def precision_recall_f1(counts: np.ndarray) -> tuple[float, float, float]:
+    """Micro average of per-page (TP, FN, FP, TN) rows."""
+    tp, fn, fp, _ = counts.sum(axis=0)
+    return tp / max(tp + fp, 1), tp / max(tp + fn, 1), 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def _extract_all_modes(page: dict) -> dict[str, str | None]:
+    from extract.decode import decode_html
+    from extract.extractors import combine, newspaper_extract, trafilatura_extract
+
+    cfg = ExtractConfig()
+    html, _ = decode_html(page["body"], None)
+    outputs: dict = {"raw HTML as text": html}
+    results = {}
+    for mode, fn in (("trafilatura", trafilatura_extract), ("newspaper", newspaper_extract)):
+        started = time.process_time()
+        try:
+            results[mode] = fn(html, page["url"], cfg)
+        except Exception:  # noqa: BLE001 - a crash scores as empty output (README rule)
+            results[mode] = None
+        outputs[f"{mode} cpu"] = time.process_time() - started
+    results["ensemble"] = combine(results["trafilatura"], results["newspaper"], cfg)
+    outputs.update({mode: r.text if r else None for mode, r in results.items()})
+    return outputs
+
+
+def measure_quality(pages: list[dict], workers: int = 2) -> dict:
+    rows = {mode: [] for mode in ["raw HTML as text", *MODES]}
+    cpu = {mode: 0.0 for mode in ("trafilatura", "newspaper")}
+    light = [{k: p[k] for k in ("body", "url")} for p in pages]
+    with ProcessPoolExecutor(workers) as pool:
+        for page, outputs in zip(pages, pool.map(_extract_all_modes, light, chunksize=4)):
+            for mode in rows:
+                rows[mode].append(score_page(outputs[mode], page["with"], page["without"]))
+            for mode in cpu:
+                cpu[mode] += outputs[f"{mode} cpu"]
+    counts = {mode: np.array(r, dtype=np.int64) for mode, r in rows.items()}
+    result = {
+        mode: dict(zip(("precision", "recall", "f1"), map(float, precision_recall_f1(c))),
+                   tp=int(c[:, 0].sum()), fn=int(c[:, 1].sum()), fp=int(c[:, 2].sum()))
+        for mode, c in counts.items()
+    }
+    for mode, seconds in cpu.items():
+        result[mode]["cpu_ms_per_page"] = 1000 * seconds / len(pages)
+    result["ensemble"]["cpu_ms_per_page"] = result["trafilatura"]["cpu_ms_per_page"] + result["newspaper"]["cpu_ms_per_page"]
+    result["ensemble_minus_trafilatura_f1_ci95"] = _bootstrap_f1_difference(counts["ensemble"], counts["trafilatura"])
+    return result
+
+
+def _bootstrap_f1_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(rounds):
+        idx = rng.integers(0, len(a), len(a))
+        diffs.append(precision_recall_f1(a[idx])[2] - precision_recall_f1(b[idx])[2])
+    return [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]
+
+
+def _bare_trafilatura(bodies: list[bytes]) -> float:
+    import trafilatura
+
+    started = time.perf_counter()
+    for body in bodies:
+        trafilatura.extract(body, include_comments=False)
+    return time.perf_counter() - started
+
+
+def _pipeline(pages: list[dict], mode: str, workers: int) -> tuple[float, int]:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from extract import ExtractPages
+    from webtext.stats import collect_stage_counts
+
+    options = PipelineOptions([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"])
+    started = time.perf_counter()
+    with beam.Pipeline(options=options) as p:
+        _ = p | beam.Create(pages, reshuffle=False) | ExtractPages(ExtractConfig()) | beam.combiners.Count.Globally()
+    elapsed = time.perf_counter() - started
+    counts = collect_stage_counts(p.result)
+    counts["extract"].check()
+    counts["filter"].check()
+    return elapsed, counts["extract"].records_in
+
+
+def measure_speed(pages: list[dict]) -> dict:
+    bodies = [p["body"] for p in pages]
+    raw = [{"url": p["url"], "final_url": p["url"], "body": p["body"], "content_type": None} for p in pages]
+    baseline = _bare_trafilatura(bodies)
+    result = {"pages": len(pages), "bare trafilatura": {"seconds": baseline, "pages_per_s": len(pages) / baseline}}
+    for label, mode, workers in (("in_memory x1", "in_memory", 1), ("multi_processing x2", "multi_processing", 2)):
+        seconds, seen = _pipeline(raw, mode, workers)
+        assert seen == len(pages)
+        result[label] = {"seconds": seconds, "pages_per_s": len(pages) / seconds, "ratio": baseline / seconds,
+                         "target": TARGET_SPEED[label]}
+    return result
+
+
+def print_quality(quality: dict, n_pages: int) -> None:
+    print(f"\nExtraction quality on {n_pages} pages (P / R / F1), ours vs published:")
+    print(f"{'extractor':<44}{'P':>7}{'R':>7}{'F1':>7}  {'cpu ms/page':>11}")
+    for mode in ["raw HTML as text", *MODES]:
+        q = quality[mode]
+        cpu = f"{q['cpu_ms_per_page']:11.0f}" if "cpu_ms_per_page" in q else ""
+        default = " (default)" if mode == ExtractConfig().extractor else ""
+        print(f"{'ours: ' + mode + default:<44}{q['precision']:7.3f}{q['recall']:7.3f}{q['f1']:7.3f}  {cpu}")
+    for name, (p, r, f) in PUBLISHED.items():
+        print(f"{'published: ' + name:<44}{p:7.3f}{r:7.3f}{f:7.3f}")
+    lo, hi = quality["ensemble_minus_trafilatura_f1_ci95"]
+    print(f"F1(ensemble) - F1(trafilatura): 95% bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
+
+
+def print_speed(speed: dict) -> None:
+    print(f"\nSpeed on {speed['pages']} pages (ratio = pipeline pages/s over bare trafilatura pages/s):")
+    print(f"{'run':<28}{'seconds':>9}{'pages/s':>9}{'ratio':>8}{'target':>8}")
+    base = speed["bare trafilatura"]
+    print(f"{'bare trafilatura loop':<28}{base['seconds']:9.1f}{base['pages_per_s']:9.1f}{1.0:8.2f}")
+    for label in TARGET_SPEED:
+        s = speed[label]
+        print(f"{'ExtractPages ' + label:<28}{s['seconds']:9.1f}{s['pages_per_s']:9.1f}{s['ratio']:8.2f}{s['target']:8.1f}")
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="quality on the first N pages only (by name)")
+    parser.add_argument("--speed-pages", type=int, default=300, help="pages for the speed runs")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the quality run")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv or [])
+    if not (EVAL_DIR / "pages.tar.gz").is_file():
+        print(f"bench extraction: skipped, {EVAL_DIR} is absent")
+        return None
+    pages = load_eval_set(limit=None)
+    result: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+        "config": ExtractConfig().model_dump(mode="json"),
+        "published": {k: dict(zip(("precision", "recall", "f1"), v)) for k, v in PUBLISHED.items()},
+    }
+    if RESULTS.exists():  # keep the part of an earlier run that this run skips
+        previous = json.loads(RESULTS.read_text())
+        result.update({k: previous[k] for k in ("quality", "speed") if k in previous})
+    if not args.skip_quality:
+        subset = pages[: args.limit]
+        quality = measure_quality(subset, args.workers)
+        quality["pages"] = len(subset)
+        result["quality"] = quality
+        print_quality(quality, len(subset))
+    if not args.skip_speed:
+        speed = measure_speed(pages[: args.speed_pages])
+        result["speed"] = speed
+        print_speed(speed)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(str(RESULTS), json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {RESULTS}")
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
