@@ -33,6 +33,8 @@ from shards.build import run_build
 from shards.warc_source import ReadWarcPages, find_warc_files
 from webtext.config import load_config
 from webtext.stats import collect_stage_counts
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "build.json"
 WORDS = ("the city council river market school museum library harbor ferry train station bakery farmer "
@@ -85,7 +87,7 @@ def time_warcio(files: list[str]) -> int:
 
 
 def time_read_stage(files: list[str], root: str) -> int:
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         p | beam.Create(files) | beam.Reshuffle() | beam.ParDo(ReadWarcPages(root)) | beam.Map(len)
     return collect_stage_counts(p.result)["read"].records_out
 

@@ -242,7 +242,7 @@ def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict,
         "recall": true_positive / len(truth) if truth else 1.0,
         "survivors_are_cluster_minima": kept == set(clusters),
         "counts": counts.to_json(),
-        "lsh": lsh_diagnostics(result),
+        "lsh_counters_both_passes": lsh_diagnostics(result),  # NearDuplicateClusters + NearDedup's own
         "lsh_bands_rows": list(cfg.lsh_params()),
         "pipeline_seconds": seconds,
     }, predicted

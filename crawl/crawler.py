@@ -165,12 +165,11 @@ def crawl(urls_dir: str, out: str, cfg: CrawlConfig, shard: Shard = Shard(0, 1),
             recorder_outcomes = _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress)
         elapsed = time.monotonic() - started
         final = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
-    shard_urls = {row["url"] for row in rows}
-    logged = final.outcomes
-    counts = {"crawl": counts_from_outcomes("crawl", logged)}
-    missing = len(shard_urls - final.urls)
+    missing = len({row["url"] for row in rows} - final.urls)
+    # URLs an interrupted run did not finish count as `pending`, so the numbers still add up.
+    counts = {"crawl": counts_from_outcomes("crawl", final.outcomes + Counter(pending=missing))}
     extra = {
-        "shard": shard.tag, "urls": len(rows), "logged": sum(logged.values()), "missing": missing,
+        "shard": shard.tag, "urls": len(rows), "logged": sum(final.outcomes.values()), "missing": missing,
         "complete": missing == 0 and final.duplicates == 0, "duplicate_rows": final.duplicates,
         "this_run": {"urls": len(pending), "seconds": round(elapsed, 3),
                      "pages_per_second": round(sum(recorder_outcomes.values()) / elapsed, 2) if elapsed else 0.0},

@@ -246,7 +246,7 @@ class PostFilter:
             return reason
         try:
             rec = json.loads(line)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, [[[[...
             return "malformed_json"
         if not isinstance(rec, dict):
             return "malformed_json"

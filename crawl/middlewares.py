@@ -163,7 +163,7 @@ class AddressGuardMiddleware:
             if reason:
                 raise BlockedAddress(f"{host}: {reason}")
         else:
-            from twisted.internet import reactor
+            from twisted.internet import reactor  # not at import time: Scrapy installs the reactor
 
             try:
                 await maybe_deferred_to_future(reactor.resolve(host))

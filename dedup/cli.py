@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,6 +60,10 @@ def run_dedup(cfg, inputs: list[str], out: str, beam_args: list[str] = ()):
     from webtext.stats import collect_stage_counts, write_stats_json
 
     files = [f for f in fsio.expand(inputs) if f.endswith(".parquet")]
+    out_prefix = fsio.join(out, "")
+    inside = [f for f in files if f.startswith(out_prefix) or f.startswith(os.path.abspath(out_prefix))]
+    if inside:
+        raise ValueError(f"--out {out} contains input {inside[0]}; write the survivors somewhere else")
     schema = input_schema(files)
     fsio.makedirs(out)
     stats_path = fsio.join(out, STATS_FILE)
@@ -100,7 +105,8 @@ def register(subparsers, common) -> None:
         help="exact + MinHash near dedup of existing Parquet documents (e.g. the shards of several builds)",
         description=(
             "Read Parquet documents (columns id, text, score, created_utc, url, any others kept), drop exact "
-            "duplicates of the normalised text and near duplicates (5-word-shingle Jaccard >= dedup.threshold), "
+            "duplicates of the normalised text and near duplicates (Jaccard of dedup.shingle_size-word shingles >= "
+            "dedup.threshold), "
             "keep the best of each cluster (highest score, then earliest created_utc, smallest url, id) with "
             "dup_cluster set, and write OUT/dedup-*.parquet plus OUT/dedup_stats.json (written last). "
             "Settings: the dedup section of the config. Beam options go after `--`."),

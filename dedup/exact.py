@@ -23,6 +23,16 @@ def _key_by_text(doc: dict) -> tuple[bytes, dict]:
     return exact_key(doc["text"]), doc
 
 
+def _better(doc: dict | None, best: dict | None) -> dict | None:
+    """The better-ranked of two documents; equal ranks mean one id twice, which is refused."""
+    if doc is None or best is None:
+        return best if doc is None else doc
+    doc_rank, best_rank = rank_key(doc), rank_key(best)
+    if doc_rank == best_rank:
+        raise ValueError(f"dedup: document id {doc['id']!r} occurs more than once; ids must be unique")
+    return doc if doc_rank < best_rank else best
+
+
 class _BestDocument(beam.CombineFn):
     """Accumulator: (number of documents seen, best-ranked document so far)."""
 
@@ -31,14 +41,12 @@ class _BestDocument(beam.CombineFn):
 
     def add_input(self, accumulator, doc):
         count, best = accumulator
-        return count + 1, doc if best is None or rank_key(doc) < rank_key(best) else best
+        return count + 1, _better(doc, best)
 
     def merge_accumulators(self, accumulators):
         count, best = 0, None
         for n, doc in accumulators:
-            count += n
-            if doc is not None and (best is None or rank_key(doc) < rank_key(best)):
-                best = doc
+            count, best = count + n, _better(doc, best)
         return count, best
 
     def extract_output(self, accumulator):

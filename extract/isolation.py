@@ -58,6 +58,7 @@ class IsolatedExtractor:
             [sys.executable, "-m", "extract.isolation", str(child_read), str(child_write)],
             pass_fds=(child_read, child_write),
             stdin=subprocess.DEVNULL,
+            stdout=2,  # stray prints from extractors go to stderr, never into our caller's stdout
             env=env,
         )
         os.close(child_read)

@@ -1,17 +1,25 @@
-"""`webtext overlap decontaminate`: a copy of a dataset without documents that overlap eval sets.
+"""`webtext overlap decontaminate`: a copy of a dataset without the text that overlaps eval sets.
 
-A Bloom filter of the eval files' `decontaminate_n`-grams (13 by default, as GPT-3 did; long
-n-grams only match copied text, not common phrases) is checked against every document of the
-filtered splits; a document is dropped (`eval_overlap`) when more than `decontaminate_threshold`
-of its n-grams are found. Other splits are copied unchanged. Shards keep their names; the new
-`manifest.json` is written last and lists every shard with rows, bytes and sha256 plus the
-counts, so a folder without it is an unfinished run.
+A Bloom filter of the eval files' `decontaminate_n`-grams (13 by default, as GPT-3 did: long
+n-grams match copied text, not common phrases) is checked against every document of the
+filtered splits. A document is contaminated when more than `decontaminate_threshold` of its
+n-grams are found (0.0: any one). Mode `drop` removes it (`eval_overlap`); mode `cut` removes
+only the words covered by found n-grams (each covered run of words, from its first to its last
+character) and drops the document only if no word is left (`cut_to_nothing`). Other splits
+are copied byte for byte.
+
+The output is a dataset in the build's format (shards/manifest.py): finished shards wait in
+`OUT/.staging` with a sidecar, so a killed run redoes only unfinished shards; then they move
+into place and `manifest.json` is written last. Its `decontaminate` stage counts the filtered
+documents; the `write` stage also carries those drops so that the build's stage chain still
+ends in the rows on disk (`webtext verify` checks this).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
+import logging
 
 import numpy as np
 import pyarrow as pa
@@ -20,84 +28,197 @@ from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
 from overlap.bloom import BloomFilter
+from overlap.build import build_filter
 from overlap.config import OverlapConfig
-from overlap.ngrams import ngram_hashes, normalize_words
-from overlap.report import filter_of
+from overlap.ngrams import ngram_hashes, normalize_words, word_spans
+from overlap.sources import eval_files, units_of
+from shards import card
+from shards import manifest as mf
+from shards.build import STAGING, publish
 from webtext import fsio
+from webtext.config import Config
 from webtext.stats import StageCounts, write_stats_json
 
-MANIFEST = "manifest.json"
-FORMAT = "webtext-decontaminated-v1"
+log = logging.getLogger(__name__)
+
 STAGE = "decontaminate"
+STATS_FILE = "decontaminate_stats.json"
+DROPPED, CUT_TO_NOTHING = "eval_overlap", "cut_to_nothing"
 
 
-def dataset_shards(shards_dir: str) -> dict[str, list[str]]:
-    """{split: sorted shard paths} of a dataset directory (DIR/<split>/*.parquet)."""
-    matches = FileSystems.match([fsio.join(shards_dir, "*", "*.parquet")])[0].metadata_list
-    splits: dict[str, list[str]] = {}
-    for m in matches:
-        split = m.path.rstrip("/").rsplit("/", 2)[-2]
-        splits.setdefault(split, []).append(m.path)
-    if not splits:
-        raise FileNotFoundError(f"{shards_dir} holds no <split>/*.parquet shards")
-    return {split: sorted(paths) for split, paths in sorted(splits.items())}
+def contaminated_ngrams(text: str, bloom: BloomFilter, threshold: float) -> np.ndarray | None:
+    """Which n-grams of `text` are in the filter, or None when the document is clean."""
+    hashes = ngram_hashes(normalize_words(text), bloom.n)
+    if len(hashes) == 0:
+        return None
+    found = bloom.contains(hashes)
+    return found if found.any() and found.mean() > threshold else None
 
 
-def overlap_fractions(texts: list, bloom: BloomFilter) -> np.ndarray:
-    """Per text: the share of its n-grams found in the filter (0 for texts with none)."""
-    out = np.zeros(len(texts))
+def cut_ngrams(text: str, found: np.ndarray, n: int) -> str:
+    """`text` without the words covered by found n-grams (each run cut from first to last char)."""
+    spans = word_spans(text)
+    depth = np.zeros(len(spans) + 1, dtype=np.int64)  # +1 at an n-gram's start, -1 past its end
+    starts = np.flatnonzero(found)
+    np.add.at(depth, starts, 1)
+    np.add.at(depth, starts + n, -1)
+    covered = np.cumsum(depth[:-1]) > 0
+    pieces, pos, i = [], 0, 0
+    while i < len(spans):
+        if not covered[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(spans) and covered[j + 1]:
+            j += 1
+        pieces.append(text[pos: spans[i][0]])
+        pos, i = spans[j][1], j + 1
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def clean_table(table: pa.Table, bloom: BloomFilter, cfg: OverlapConfig) -> tuple[pa.Table, dict[str, int], int]:
+    """(rows to keep, dropped by reason, documents cut) of one shard."""
+    texts = table.column(cfg.text_field).to_pylist()
+    keep = np.ones(len(texts), dtype=bool)
+    dropped = {DROPPED: 0, CUT_TO_NOTHING: 0}
+    cut = 0
     for i, text in enumerate(texts):
-        hashes = ngram_hashes(normalize_words(text if isinstance(text, str) else ""), bloom.n)
-        if len(hashes):
-            out[i] = bloom.contains(hashes).mean()
-    return out
+        found = contaminated_ngrams(text or "", bloom, cfg.decontaminate_threshold)
+        if found is None:
+            continue
+        if cfg.decontaminate_mode == "drop":
+            keep[i], dropped[DROPPED] = False, dropped[DROPPED] + 1
+            continue
+        texts[i] = cut_ngrams(text, found, bloom.n)
+        if not normalize_words(texts[i]):
+            keep[i], dropped[CUT_TO_NOTHING] = False, dropped[CUT_TO_NOTHING] + 1
+        else:
+            cut += 1
+    if cut:
+        table = _with_texts(table, texts, cfg.text_field)
+    return table.filter(pa.array(keep)), {k: v for k, v in dropped.items() if v}, cut
 
 
-def _read(path: str) -> pa.Table:
+def _with_texts(table: pa.Table, texts: list, text_field: str) -> pa.Table:
+    """New text, and the length columns the build derives from it (extract/pipeline.py)."""
+    derived = {text_field: texts, "n_chars": [len(t) for t in texts], "n_words": [len(t.split()) for t in texts]}
+    for name, values in derived.items():
+        if name in table.column_names:
+            index = table.schema.get_field_index(name)
+            field = table.schema.field(index)
+            table = table.set_column(index, field, pa.array(values, type=field.type))
+    return table
+
+
+def _parquet_bytes(table: pa.Table, cfg: Config) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", compression_level=cfg.build.compression_level,
+                   row_group_size=cfg.build.row_group_docs)
+    return sink.getvalue().to_pybytes()
+
+
+def _read_bytes(path: str) -> bytes:
     with FileSystems.open(path) as fh:
-        try:
-            return pq.read_table(fh)
-        except Exception as exc:  # pyarrow raises several types for a broken file
-            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+        return fh.read()
 
 
-def decontaminate(shards_dir: str, eval_patterns: list[str], out_dir: str, cfg: OverlapConfig) -> dict[str, StageCounts]:
-    splits = dataset_shards(shards_dir)
-    eval_files = fsio.expand(eval_patterns)
-    bloom = filter_of(eval_files, cfg.decontaminate_n, cfg.fp_rate, cfg.text_field)
-    manifest_path = fsio.join(out_dir, MANIFEST)
-    if FileSystems.exists(manifest_path):
-        FileSystems.delete([manifest_path])
-    counts = StageCounts(STAGE)
-    shards = []
-    for split, paths in splits.items():
-        filtered = split in cfg.decontaminate_splits
-        for path in tqdm(paths, desc=f"{split} shards", unit="shard", disable=None):
-            table = _read(path)
-            if filtered:
-                if cfg.text_field not in table.column_names:
-                    raise ValueError(f"{path}: no column {cfg.text_field!r}")
-                fractions = overlap_fractions(table.column(cfg.text_field).to_pylist(), bloom)
-                keep = fractions <= cfg.decontaminate_threshold
-                counts.records_in += len(keep)
-                counts.records_out += int(keep.sum())
-                if not keep.all():
-                    counts.dropped["eval_overlap"] = counts.dropped.get("eval_overlap", 0) + int((~keep).sum())
-                table = table.filter(pa.array(keep))
-            buffer = io.BytesIO()
-            pq.write_table(table, buffer, compression="zstd")
-            data = buffer.getvalue()
-            name = path.rsplit("/", 1)[-1]
-            fsio.makedirs(fsio.join(out_dir, split))
-            fsio.atomic_write_bytes(fsio.join(out_dir, split, name), data)
-            shards.append({"split": split, "file": f"{split}/{name}", "rows": table.num_rows,
-                           "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                           "filtered": filtered})
-    counts.check()
-    write_stats_json(manifest_path, {STAGE: counts}, {
-        "format": FORMAT, "source": shards_dir, "eval_files": eval_files,
-        "n": cfg.decontaminate_n, "threshold": cfg.decontaminate_threshold, "fp_rate": cfg.fp_rate,
-        "filter": {k: v for k, v in bloom.header().items() if k != "source_files"},
-        "shards": shards,
+def _staged(staging: str, shard: dict, fingerprint: str) -> dict | None:
+    """The sidecar of a shard an earlier run of the same decontamination finished, if any."""
+    sidecar = fsio.join(staging, shard["path"] + ".json")
+    if not FileSystems.exists(sidecar):
+        return None
+    info = json.loads(_read_bytes(sidecar).decode("utf-8"))
+    if info.get("fingerprint") != fingerprint or info.get("source_sha256") != shard["sha256"]:
+        return None
+    return info if FileSystems.exists(fsio.join(staging, shard["path"])) else None
+
+
+def process_shard(source_dir: str, staging: str, shard: dict, bloom: BloomFilter, cfg: Config,
+                  ocfg: OverlapConfig, fingerprint: str) -> dict:
+    """Write one shard's decontaminated copy to staging; returns its sidecar."""
+    data = _read_bytes(fsio.join(source_dir, shard["path"]))
+    if hashlib.sha256(data).hexdigest() != shard["sha256"]:
+        raise ValueError(f"{fsio.join(source_dir, shard['path'])}: sha256 differs from the source manifest "
+                         f"(run `webtext verify {source_dir}`)")
+    filtered = shard["split"] in ocfg.decontaminate_splits
+    dropped, cut = {}, 0
+    if filtered:
+        table = pq.read_table(pa.BufferReader(data))
+        if ocfg.text_field not in table.column_names:
+            raise ValueError(f"{shard['path']}: no column {ocfg.text_field!r}")
+        table, dropped, cut = clean_table(table, bloom, ocfg)
+        if dropped or cut:
+            data = _parquet_bytes(table, cfg)
+    info = {"path": shard["path"], "split": shard["split"], "rows": shard["rows"] - sum(dropped.values()),
+            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "source_sha256": shard["sha256"],
+            "fingerprint": fingerprint, "filtered": filtered, "dropped": dropped, "cut": cut}
+    fsio.atomic_write_bytes(fsio.join(staging, shard["path"]), data)
+    fsio.atomic_write_text(fsio.join(staging, shard["path"] + ".json"), json.dumps(info, sort_keys=True))
+    return info
+
+
+def _stage_counts(source_stages: dict, infos: list[dict]) -> dict[str, StageCounts]:
+    """Source stages, with the decontamination drops added to `write`, plus `decontaminate`."""
+    counts = {name: StageCounts.from_json(name, data) for name, data in source_stages.items()}
+    stage = StageCounts(STAGE)
+    for info in infos:
+        if info["filtered"]:
+            stage.records_in += info["rows"] + sum(info["dropped"].values())
+            stage.records_out += info["rows"]
+            for reason, n in info["dropped"].items():
+                stage.dropped[reason] = stage.dropped.get(reason, 0) + n
+    write = counts.setdefault("write", StageCounts("write"))
+    write.records_out -= stage.total_dropped
+    for reason, n in stage.dropped.items():
+        write.dropped[reason] = write.dropped.get(reason, 0) + n
+    counts[STAGE] = stage
+    return mf.ordered_counts(counts)
+
+
+def decontaminate(shards_dir: str, eval_patterns: list[str], out_dir: str, cfg: Config,
+                  ocfg: OverlapConfig | None = None) -> dict:
+    """Write the decontaminated copy of dataset `shards_dir` to `out_dir`; returns its manifest."""
+    ocfg = ocfg or cfg.overlap
+    if fsio.join(shards_dir, "") == fsio.join(out_dir, ""):
+        raise ValueError("--out must differ from --shards: the source dataset stays as it is")
+    source = mf.read_manifest(shards_dir)
+    files = eval_files(eval_patterns)
+    bloom, eval_counts = build_filter(units_of(files), ocfg.decontaminate_n, ocfg.fp_rate, ocfg.text_field,
+                                      ocfg.workers, {"eval_files": files})
+    if bloom.items == 0:
+        raise ValueError(f"no eval document has {ocfg.decontaminate_n} or more words: nothing to decontaminate against")
+    settings = {"n": ocfg.decontaminate_n, "threshold": ocfg.decontaminate_threshold,
+                "mode": ocfg.decontaminate_mode, "splits": sorted(ocfg.decontaminate_splits),
+                "text_field": ocfg.text_field, "fp_rate": ocfg.fp_rate}
+    fingerprint = hashlib.sha256(json.dumps([settings, bloom.header()["sha256"], cfg.build.compression_level,
+                                             cfg.build.row_group_docs], sort_keys=True).encode()).hexdigest()
+    staging = fsio.join(out_dir, STAGING)
+    infos = []
+    for shard in tqdm(source["shards"], desc="decontaminate shards", unit="shard", disable=None):
+        info = _staged(staging, shard, fingerprint)
+        if info is None:
+            info = process_shard(shards_dir, staging, shard, bloom, cfg, ocfg, fingerprint)
+        else:
+            log.info("%s: finished by an earlier run, kept", shard["path"])
+        infos.append(info)
+    counts = _stage_counts(source["stages"], infos)
+    rows = sum(info["rows"] for info in infos)
+    problems = mf.count_problems(counts, rows)
+    if problems:
+        raise AssertionError("decontamination counts do not reconcile:\n  " + "\n  ".join(problems))
+    shards = [{k: info[k] for k in ("path", "split", "rows", "bytes", "sha256")} for info in infos]
+    publish(out_dir, staging, shards)
+    manifest = mf.make_manifest(cfg, shards, source["schema"], counts, source["inputs"])
+    # The content is the source's (its config decided it) minus what decontamination removed.
+    manifest.update(config=source["config"], config_hash=source["config_hash"], decontamination={
+        **settings, "source": shards_dir, "source_config_hash": source["config_hash"], "eval_files": files,
+        "eval_documents": eval_counts.records_in, "eval_ngrams": bloom.items,
+        "filter": {k: bloom.header()[k] for k in ("m", "k", "sha256")},
+        "documents_cut": sum(info["cut"] for info in infos),
     })
-    return {STAGE: counts}
+    write_stats_json(fsio.join(out_dir, STATS_FILE), {STAGE: counts[STAGE]}, {"decontamination": manifest["decontamination"]})
+    card.write_card(out_dir, manifest, cfg.build.top_domains)
+    mf.write_manifest(out_dir, manifest)
+    FileSystems.delete([staging])
+    return manifest

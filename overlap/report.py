@@ -6,107 +6,46 @@ training split, `report` measures eval files against it (per file, per document,
 overlapping documents; Markdown + JSON), `decontaminate` (overlap/decontaminate.py) drops
 training documents that share too many n-grams with eval files.
 
-Eval files: `.txt` (one document per non-empty line), `.jsonl`/`.json` (one JSON object per
-line, text under `overlap.text_field`), `.parquet` (column `overlap.text_field`). A malformed
-eval file is an error naming the file and line: silently skipping eval text would under-report.
+Eval files: see overlap/sources.py. Also usable against a split of our own dataset
+(`--against DIR/val`): the paper's "overlap with WebText train" column for our val/test.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import statistics
-from collections.abc import Iterator
 
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
 from overlap.bloom import BloomFilter
+from overlap.build import STAGE, build_filter
 from overlap.config import OverlapConfig
-from overlap.ngrams import ngram_count, ngram_hashes, normalize_words
+from overlap.ngrams import ngram_hashes, normalize_words
+from overlap.sources import eval_files, read_documents, split_files, units_of
 from webtext import fsio
-
-log = logging.getLogger(__name__)
+from webtext.stats import StageCounts, format_counts_table, write_stats_json
 
 REPORT_JSON, REPORT_MD = "overlap.json", "overlap.md"
+STATS_SUFFIX = ".stats.json"  # build counts, next to the filter file
 BUCKETS = [("0%", 0.0, 0.0), ("(0, 1%]", 0.0, 0.01), ("(1, 10%]", 0.01, 0.10),
            ("(10, 50%]", 0.10, 0.50), ("(50, 100%)", 0.50, 1.0 - 1e-12), ("100%", 1.0 - 1e-12, 1.0)]
 
 
-def _suffix(path: str) -> str:
-    name = path.rsplit("/", 1)[-1].lower()
-    return "." + name.rsplit(".", 1)[-1] if "." in name else ""
+def _text_field(args, cfg: OverlapConfig) -> OverlapConfig:
+    return cfg.model_copy(update={"text_field": args.text_field}) if args.text_field else cfg
 
 
-def read_documents(path: str, text_field: str = "text") -> Iterator[str]:
-    """The documents of one text file (.txt, .jsonl/.json, .parquet); errors name file and line."""
-    suffix = _suffix(path)
-    if suffix == ".parquet":
-        with FileSystems.open(path) as fh:
-            try:
-                table = pq.read_table(fh)
-            except Exception as exc:  # pyarrow raises several types for a broken file
-                raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
-        if text_field not in table.column_names:
-            raise ValueError(f"{path}: no column {text_field!r} (has {', '.join(table.column_names)})")
-        for text in table.column(text_field).to_pylist():
-            yield text if isinstance(text, str) else ""
-        return
-    if suffix not in (".txt", ".jsonl", ".json"):
-        raise ValueError(f"{path}: unknown eval file type (expected .txt, .jsonl, .json or .parquet)")
-    with FileSystems.open(path) as fh:
-        data = fh.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 ({exc})") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if suffix == ".txt":
-            yield line
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: not a JSON object") from None
-        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-            raise ValueError(f"{path}:{lineno}: no string field {text_field!r}")
-        yield record[text_field]
-
-
-def split_files(shards_dir: str, split: str) -> list[str]:
-    """The Parquet shards of one split of a dataset (docs/contracts.md: DIR/<split>/*.parquet)."""
-    try:
-        files = [f for f in fsio.expand([fsio.join(shards_dir, split)]) if f.endswith(".parquet")]
-    except FileNotFoundError:
-        files = []
-    if not files:
-        raise FileNotFoundError(f"{fsio.join(shards_dir, split)} holds no .parquet shards")
-    return files
-
-
-def filter_of(files: list[str], n: int, fp_rate: float, text_field: str, meta: dict | None = None) -> BloomFilter:
-    """A Bloom filter of all n-grams of `files`, sized from their actual n-gram count (an upper
-    bound on the distinct ones; counting distinct n-grams would need them all in memory)."""
-    total = docs = 0
-    for path in files:
-        for text in read_documents(path, text_field):
-            total += ngram_count(normalize_words(text), n)
-            docs += 1
-    bloom = BloomFilter.for_items(total, fp_rate, n, {**(meta or {}), "documents": docs, "source_files": files})
-    for path in tqdm(files, desc=f"{n}-gram filter", unit="file", disable=None):
-        for text in read_documents(path, text_field):
-            bloom.add(ngram_hashes(normalize_words(text), n))
-    return bloom
-
-
-def build(shards_dir: str, out_path: str, cfg: OverlapConfig) -> BloomFilter:
-    bloom = filter_of(split_files(shards_dir, cfg.split), cfg.n, cfg.fp_rate, cfg.text_field,
-                      {"split": cfg.split, "shards_dir": shards_dir})
+def build(shards_dir: str, out_path: str, cfg: OverlapConfig) -> tuple[BloomFilter, StageCounts]:
+    """The filter of split `cfg.split`'s n-grams, saved to `out_path` (stats next to it)."""
+    units = units_of(split_files(shards_dir, cfg.split))
+    bloom, counts = build_filter(units, cfg.n, cfg.fp_rate, cfg.text_field, cfg.workers,
+                                 {"split": cfg.split, "shards_dir": shards_dir})
+    if bloom.items == 0:
+        raise ValueError(f"split {cfg.split} of {shards_dir} has no document of {cfg.n} or more words")
     bloom.save(out_path)
-    return bloom
+    write_stats_json(out_path + STATS_SUFFIX, {STAGE: counts},
+                     {"ngrams": bloom.items, "m": bloom.m, "k": bloom.k, "fp_rate": cfg.fp_rate})
+    return bloom, counts
 
 
 def _distribution(fractions: list[float]) -> dict:
@@ -141,6 +80,10 @@ def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
         ngrams += len(hashes)
         found += hits
         per_doc.append((hits / len(hashes), hits, len(hashes), index, text))
+    if docs == 0:
+        raise ValueError(f"{path}: no documents (empty eval file)")
+    if ngrams == 0:
+        raise ValueError(f"{path}: no document has {bloom.n} or more words, so no {bloom.n}-gram to look up")
     top = sorted(per_doc, key=lambda d: (-d[0], -d[1], d[3]))[: cfg.top_docs]
     return {
         "file": path,
@@ -148,7 +91,7 @@ def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
         "documents_without_ngrams": docs - len(per_doc),
         "ngrams": ngrams,
         "found": found,
-        "percent": 100.0 * found / ngrams if ngrams else 0.0,
+        "percent": 100.0 * found / ngrams,
         "per_document": _distribution([d[0] for d in per_doc]),
         "top_documents": [
             {"index": i, "fraction": f, "found": h, "ngrams": n, "preview": " ".join(t.split())[:160]}
@@ -187,9 +130,12 @@ def _markdown(report: dict) -> str:
 
 def report(filter_path: str, eval_patterns: list[str], out_dir: str, cfg: OverlapConfig) -> dict:
     bloom = BloomFilter.load(filter_path)
-    files = fsio.expand(eval_patterns)
+    if bloom.n != cfg.n:
+        raise ValueError(f"{filter_path} holds {bloom.n}-grams but overlap.n is {cfg.n}: "
+                         f"rebuild the filter or pass --set overlap.n={bloom.n}")
+    files = eval_files(eval_patterns)
     result = {
-        "filter": {k: v for k, v in bloom.header().items() if k != "source_files"},
+        "filter": bloom.header(),
         "files": [file_overlap(path, bloom, cfg) for path in tqdm(files, desc="eval files", disable=None)],
     }
     fsio.makedirs(out_dir)
@@ -199,27 +145,37 @@ def report(filter_path: str, eval_patterns: list[str], out_dir: str, cfg: Overla
 
 
 def _build_cli(args, cfg) -> int:
-    bloom = build(args.shards, args.out, cfg.overlap)
+    bloom, counts = build(args.shards, args.out, _text_field(args, cfg.overlap))
+    print(format_counts_table({STAGE: counts}))
     print(f"{bloom.items:,} {bloom.n}-grams from split {cfg.overlap.split} -> {args.out} "
-          f"(m={bloom.m:,} bits, k={bloom.k}, {bloom.m / 8 / 2**20:.1f} MiB)")
+          f"(m={bloom.m:,} bits, k={bloom.k}, {bloom.m / 8 / 2**20:.1f} MiB, "
+          f"false-positive rate <= {cfg.overlap.fp_rate:g})")
     return 0
 
 
 def _report_cli(args, cfg) -> int:
-    result = report(args.filter, args.eval, args.out, cfg.overlap)
+    out = args.out or args.filter + ".report"
+    result = report(args.filter, args.against, out, _text_field(args, cfg.overlap))
     for r in result["files"]:
         print(f"{r['percent']:6.2f}%  {r['found']:>10,} / {r['ngrams']:<10,} {r['file']}")
-    print(f"report: {fsio.join(args.out, REPORT_MD)}")
+    print(f"report: {fsio.join(out, REPORT_MD)}")
     return 0
 
 
 def _decontaminate_cli(args, cfg) -> int:
     from overlap.decontaminate import decontaminate
-    from webtext.stats import format_counts_table
 
-    counts = decontaminate(args.shards, args.eval, args.out, cfg.overlap)
+    manifest = decontaminate(args.shards, args.against, args.out, cfg, _text_field(args, cfg.overlap))
+    counts = {name: StageCounts.from_json(name, s) for name, s in manifest["stages"].items()}
     print(format_counts_table(counts))
+    splits = ", ".join(f"{name}={s['rows']:,}" for name, s in manifest["splits"].items())
+    print(f"decontaminated dataset: {args.out} ({splits} documents); check it with `webtext verify {args.out}`")
     return 0
+
+
+def text_field_arg(parser) -> None:
+    parser.add_argument("--text-field", metavar="NAME",
+                        help="JSONL key / Parquet column holding the text (default: overlap.text_field)")
 
 
 def add_cli(subparsers, common) -> None:
@@ -234,20 +190,25 @@ def add_cli(subparsers, common) -> None:
                                    "dataset (DIR/<split>/*.parquet), at overlap.fp_rate.")
     p.add_argument("--shards", required=True, metavar="DIR", help="dataset directory (webtext build --out)")
     p.add_argument("--out", required=True, metavar="FILE", help="filter file to write")
+    text_field_arg(p)
     p.set_defaults(func=_build_cli)
     p = sub.add_parser("report", parents=[common], help="share of eval files' n-grams in a filter",
                        description="Per eval file: share of n-grams found in the filter, per-document "
                                    "distribution and most-overlapping documents (overlap.md + overlap.json).")
     p.add_argument("--filter", required=True, metavar="FILE", help="filter from `webtext overlap build`")
-    p.add_argument("--eval", required=True, nargs="+", metavar="PATH",
-                   help="eval files (.txt one doc per line, .jsonl, .parquet), directories or globs")
-    p.add_argument("--out", required=True, metavar="DIR", help="report directory")
+    p.add_argument("--against", required=True, nargs="+", metavar="FILE",
+                   help="eval files (.txt one doc per line, .jsonl, .parquet), directories or globs; "
+                        "a dataset split folder (DIR/val) measures our own val/test against train")
+    p.add_argument("--out", metavar="DIR", help="report directory (default: FILTER.report)")
+    text_field_arg(p)
     p.set_defaults(func=_report_cli)
     p = sub.add_parser("decontaminate", parents=[common], help="drop training docs that overlap eval files",
                        description="Copy a dataset, dropping documents of overlap.decontaminate_splits "
                                    "with more than overlap.decontaminate_threshold of their "
                                    "overlap.decontaminate_n-grams in the eval files.")
     p.add_argument("--shards", required=True, metavar="DIR", help="dataset directory to filter")
-    p.add_argument("--eval", required=True, nargs="+", metavar="PATH", help="eval files, directories or globs")
+    p.add_argument("--against", required=True, nargs="+", metavar="FILE",
+                   help="eval files (.txt, .jsonl, .parquet), directories or globs")
     p.add_argument("--out", required=True, metavar="DIR", help="new dataset directory")
+    text_field_arg(p)
     p.set_defaults(func=_decontaminate_cli)

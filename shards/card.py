@@ -140,6 +140,7 @@ def render_card(manifest: dict, stats: CorpusStats, n_domains: int) -> str:
     splits = manifest["splits"]
     stages = manifest["stages"]
     version = manifest["code_version"]
+    build = manifest["config"]["build"]
     top = most_frequent(stats.domains, n_domains)
     split_rows = [[name, f"{s['rows']:,}", s["shards"], f"{s['bytes'] / 1e6:,.2f}"] for name, s in splits.items()]
     stage_rows = [[name, f"{s['in']:,}", f"{s['out']:,}", f"{s['dropped_total']:,}"] for name, s in stages.items()]
@@ -166,6 +167,10 @@ WebText corpus of the GPT-2 paper (Radford et al., 2019).
 (median {median:,} words per document).
 
 {_table(["split", "documents", "shards", "MB (Parquet, zstd)"], split_rows)}
+
+Splits are a salted hash of each document's normalised URL (val {build['val_fraction']:.0%},
+test {build['test_fraction']:.0%}, salt `{build['split_salt']}`); the {build['min_val_docs']} / {build['min_test_docs']}
+documents with the smallest hashes go to val / test even when the fractions round to nothing.
 
 Read it with `pandas.read_parquet("<this folder>/train")`, `pyarrow.dataset.dataset("<this folder>/train")`
 or DuckDB `SELECT * FROM '<this folder>/train/*.parquet'`.

@@ -26,6 +26,7 @@ from webtext.stats import StageCounts
 
 MANIFEST = "manifest.json"
 FORMAT = "webtext-dataset-v1"
+REQUIRED_KEYS = {"code_version", "config", "config_hash", "inputs", "rows", "schema", "shards", "splits", "stages"}
 # Build stages in pipeline order; each one's `out` is the next one's `in`.
 STAGE_CHAIN = ["read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near", "write"]
 
@@ -108,6 +109,14 @@ def read_manifest(out: str) -> dict:
             raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} manifest")
+    missing = sorted(REQUIRED_KEYS - set(manifest))
+    if missing:
+        raise ValueError(f"{path}: manifest lacks {', '.join(missing)}")
+    # JSON is written with sorted keys; give stages and splits back their pipeline order
+    stages = manifest["stages"]
+    manifest["stages"] = {**{s: stages[s] for s in STAGE_CHAIN if s in stages},
+                          **{s: stages[s] for s in sorted(stages) if s not in STAGE_CHAIN}}
+    manifest["splits"] = {s: manifest["splits"][s] for s in SPLITS if s in manifest["splits"]}
     return manifest
 
 

@@ -131,7 +131,8 @@ def evaluate_text(model, tokenizer, text: str, device, cfg) -> dict:
         raise ValueError("the text is empty: nothing to score")
     stride = cfg.stride or max(1, block_size // 2)
     rows = sliding_windows(ids, block_size, stride)
-    score = score_batches(model, _batched(rows, cfg.batch_size), device, token_byte_lengths(tokenizer))
+    batches = tqdm(_batched(rows, cfg.batch_size), desc="scoring text", unit="batch")
+    score = score_batches(model, batches, device, token_byte_lengths(tokenizer))
     return score.summary()
 
 
@@ -150,12 +151,12 @@ def evaluate_shards(model, tokens_dir, split: str, device, cfg, byte_lengths=Non
 
 
 @torch.no_grad()
-def score_continuations(model, pairs: list[tuple[list[int], list[int]]], device, batch_size: int):
+def score_continuations(model, pairs: list[tuple[list[int], list[int]]], device, batch_size: int, desc: str = ""):
     """For each (context ids, continuation ids): the continuation's summed NLL, whether greedy
     decoding reproduces it exactly, and the greedy token that would follow it."""
     block_size = model.config.block_size
     results = []
-    for start in range(0, len(pairs), batch_size):
+    for start in tqdm(range(0, len(pairs), batch_size), desc=desc, unit="batch", disable=not desc):
         chunk = pairs[start:start + batch_size]
         inputs = []
         for ctx, cont in chunk:
@@ -223,7 +224,7 @@ def evaluate_lambada(model, tokenizer, path, device, cfg) -> dict:
         except ValueError as exc:
             raise ValueError(f"{path}:{record['_line']}: 'text' {exc}") from None
         pairs.append(([tokenizer.eot_id] + tokenizer.encode(context), tokenizer.encode(target)))
-    results = score_continuations(model, pairs, device, cfg.batch_size)
+    results = score_continuations(model, pairs, device, cfg.batch_size, desc="lambada")
     correct = 0
     for nll, greedy, next_id in results:
         follower = tokenizer.decode([next_id])
@@ -252,7 +253,7 @@ def evaluate_cbt(model, tokenizer, path, device, cfg) -> dict:
         for option in options:
             pairs.append((ctx, tokenizer.encode(separator + record["question"].replace(BLANK, option))))
         answers.append(options.index(record["answer"]))
-    results = score_continuations(model, pairs, device, cfg.batch_size)
+    results = score_continuations(model, pairs, device, cfg.batch_size, desc="cbt")
     correct = 0
     for (first, count), answer in zip(spans, answers):
         nlls = [results[first + i][0] for i in range(count)]

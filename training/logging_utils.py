@@ -100,11 +100,14 @@ def plot_loss_curve(records: list[dict], out_png: str | Path) -> None:
     tmp.replace(out_png)
 
 
-def measure_gemm_flops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 1024,
+def measure_gemm_flops(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
                        seconds: float = 0.5) -> float:
-    """Best FLOP/s of an n x n matmul on this device: the peak MFU is measured against."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    """Best FLOP/s of an n x n matmul on this device: the peak MFU is measured against.
+    Its own generator, so measuring does not move the training RNG streams."""
+    n = n or (4096 if device.type == "cuda" else 1024)
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
     best = float("inf")
     torch.mm(a, b)  # warm up kernels / thread pool
     deadline = time.perf_counter() + seconds

@@ -413,6 +413,9 @@ class Trainer:
     def run(self, until_step: int | None = None) -> TrainResult:
         tcfg = self.tcfg
         end = min(tcfg.max_steps, until_step) if until_step else tcfg.max_steps
+        if end <= self.step:
+            raise ValueError(f"{self.run_dir} is already at step {self.step}: nothing to do up to step {end} "
+                             f"(raise train.max_steps or --until-step to train further)")
         main = self.dist.main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -538,7 +541,8 @@ def run_cli(args, cfg) -> int:
         if result.final_loss is not None:
             print(f"last train loss {result.final_loss:.4f}")
         if result.val:
-            print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.val.items() if v is not None))
+            print("validation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in result.val.items() if v is not None))
         print(f"checkpoint {result.checkpoint}\nlog {result.run_dir / 'log.jsonl'}\nloss curve {result.run_dir / 'loss.png'}")
         if result.stopped_by not in ("max_steps", "until_step"):
             print(f"resume with: webtext train --tokens {args.tokens} --out {args.out} --resume")

@@ -255,6 +255,8 @@ def test_missing_score_counts_as_zero_and_odd_values():
     assert check(b"null") == "malformed_json"
     assert check(b'"just a string"') == "malformed_json"
     assert check(b"{\"id\": \"x\"} trailing") == "malformed_json"
+    assert check(b"[" * 200_000 + b"]" * 200_000) == "malformed_json"  # deeper than the parser's stack
+    assert check(b'{"id": "x", "score": 1e400, "url": "http://a.example/"}') == "bad_score"
     assert check(None) == "line_too_long"
     assert check(b"   \r") == "empty_line"
 
@@ -359,7 +361,8 @@ def sample_cli_run(sample_truth, tmp_path_factory):
     out = tmp_path_factory.mktemp("sample_out")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["harvest", "--dumps", str(SAMPLE_DIR / "RS_sample.zst"), "--out", str(out)]) == 0
+        assert main(["harvest", "--dumps", str(SAMPLE_DIR / "RS_sample.zst"), "--out", str(out),
+                     "--", "--direct_num_workers=1"]) == 0  # Beam options pass through after --
     return out, printed.getvalue()
 
 

@@ -44,7 +44,7 @@ def test_dedup_across_two_inputs(tmp_path, capsys):
     out = tmp_path / "out"
     args = _parse(["dedup", "--input", str(tmp_path / "a"), str(tmp_path / "two.parquet"), "--out", str(out)])
     assert args.func(args, load_config(overrides=["dedup.cc_rounds=2"])) == 0
-    table = pq.read_table(out).sort_by("id")
+    table = pa.concat_tables(pq.read_table(f) for f in sorted(out.glob("dedup-*.parquet"))).sort_by("id")
     assert table.column("id").to_pylist() == ["a2", "b1"]
     assert table.column("dup_cluster").to_pylist() == ["a2", "b1"]
     assert table.column("post_ids").to_pylist() == [["a2"], ["b1"]]  # other columns pass through
@@ -71,3 +71,11 @@ def test_broken_inputs_are_named(tmp_path):
         cli.input_schema([str(tmp_path / "ok.parquet"), str(tmp_path / "other.parquet")])
     with pytest.raises(ValueError, match=r"no \*\.parquet files"):
         cli.input_schema([])
+
+
+def test_output_folder_must_not_hold_the_inputs(tmp_path):
+    _write(tmp_path / "docs.parquet", [_row("a", "t")], SCHEMA)
+    args = _parse(["dedup", "--input", str(tmp_path), "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match=r"contains input .*docs\.parquet"):
+        args.func(args, load_config())
+    assert (tmp_path / "docs.parquet").exists()

@@ -44,10 +44,13 @@ def test_malformed_document_fails_the_pipeline_with_its_id():
         _run([doc("fine"), doc("broken", score="high")], ExactDedup(DedupConfig()))
 
 
-def test_duplicate_ids_are_refused():
-    twins = [doc("same", "first text of a few words"), doc("same", "another text with other words")]
+@pytest.mark.parametrize("transform", [ExactDedup, NearDedup])
+def test_duplicate_ids_are_refused(transform):
+    """Same text (exact dedup would otherwise pick one copy arbitrarily) or different texts."""
+    twins = [doc("same", "first text of a few words"), doc("same", "another text with other words"),
+             doc("same", "first text of a few words")]
     with pytest.raises(Exception, match=r"document id 'same' occurs more than once"):
-        _run(twins, NearDedup(DedupConfig(cc_rounds=1)))
+        _run(twins[:2] if transform is NearDedup else twins, transform(DedupConfig(cc_rounds=1)))
 
 
 def test_disabled_stages_keep_and_count_everything():

@@ -19,8 +19,8 @@ def cfg() -> ExtractConfig:
     return ExtractConfig()
 
 
-def slow_page(n_blocks: int = 8000) -> bytes:
-    """A real ~1 MB page that takes trafilatura several seconds (no test hook involved)."""
+def slow_page(n_blocks: int = 12000) -> bytes:
+    """A real ~1.5 MB page that takes trafilatura many seconds (5+ on a fast idle core) (no test hook involved)."""
     blocks = "".join(
         f'<div class="c{i % 7}"><p>Paragraph {i} with some words that look like prose, number {i}.</p>'
         f'<a href="/l{i}">link {i}</a></div>'

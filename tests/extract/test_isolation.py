@@ -8,7 +8,7 @@ from .conftest import slow_page
 
 
 def test_slow_page_times_out_and_the_next_page_still_works(pages):
-    cfg = ExtractConfig(timeout_seconds=0.5)
+    cfg = ExtractConfig(timeout_seconds=1.0)
     with IsolatedExtractor(cfg) as isolated:
         assert isolated(pages["article_en"], None, None).status == "ok"  # child started and warm
         first_pid = isolated._proc.pid

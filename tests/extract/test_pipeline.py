@@ -47,7 +47,7 @@ def _check(docs):
 @pytest.mark.parametrize("mode", ["in_memory", "multi_threading", "multi_processing"])
 def test_extract_pages_counts_reconcile(mode, pages):
     options = PipelineOptions([f"--direct_running_mode={mode}", "--direct_num_workers=2" if mode != "in_memory" else "--direct_num_workers=1"])
-    cfg = ExtractConfig(timeout_seconds=0.5)
+    cfg = ExtractConfig(timeout_seconds=1.0)
     with beam.Pipeline(options=options) as p:
         docs = p | beam.Create(_pages(pages)) | ExtractPages(cfg)
         assert_that(docs | beam.combiners.ToList(), lambda lists: _check(lists[0]))

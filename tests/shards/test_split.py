@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from shards.config import BuildConfig
 from shards.split import AssignShards, AssignSplits, doc_id, num_shards, shard_index, split_hash
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 
 
 def _docs(n: int) -> list[dict]:
@@ -43,7 +45,7 @@ CASES = [
 
 
 def test_split_rule():
-    with beam.Pipeline() as p:  # one pipeline, one branch per case: Beam start-up is the slow part
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:  # one pipeline, one branch per case: Beam start-up is the slow part
         for case, (n, cfg) in enumerate(CASES):
             docs = _docs(n)
             split = p | f"Docs{case}" >> beam.Create(docs) | f"Split{case}" >> AssignSplits(cfg)
@@ -72,7 +74,7 @@ def test_shards():
     assert num_shards(0, 4) == 1 and num_shards(4, 4) == 1 and num_shards(5, 4) == 2
     assert all(0 <= shard_index(d["id"], 3) < 3 for d in _docs(50))
     docs = [("train", d) for d in _docs(10)] + [("val", d) for d in _docs(2)]
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         keys = p | beam.Create(docs) | AssignShards(4) | beam.Keys() | beam.Map(lambda k: (k[0], k[2]))
         assert_that(keys | beam.Distinct(), equal_to([("train", 3), ("val", 1)]))
 

@@ -76,11 +76,15 @@ def test_missing_manifest(copy):
     assert "not a finished build" in result.stderr
 
 
-def test_broken_manifest(copy):
-    path = os.path.join(copy[0], "manifest.json")
-    with open(path, "w") as fh:
-        fh.write("{not json")
-    assert "not valid JSON" in verify_dataset(copy[0])[0]
+@pytest.mark.parametrize("text,message", [
+    ("{not json", "not valid JSON"),
+    ('["a list"]', "not a webtext-dataset-v1 manifest"),
+    ('{"format": "webtext-dataset-v1", "shards": []}', "manifest lacks code_version, config"),
+])
+def test_broken_manifest(copy, text, message):
+    with open(os.path.join(copy[0], "manifest.json"), "w") as fh:
+        fh.write(text)
+    assert message in verify_dataset(copy[0])[0]
 
 
 def test_manifest_rows_edited(copy):

@@ -11,13 +11,15 @@ from apache_beam.testing.util import assert_that, equal_to
 from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from tests.shards.warc_fixture import _page, article_html, write_warc
 from webtext.stats import collect_stage_counts
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 
 HTML = article_html("A title", ["Some words in a paragraph."], "site.example")
 
 
 def _read(root: str, expected_urls: list[str]):
     """Run the read stage on every WARC under `root`; returns its StageCounts."""
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         pages = p | beam.Create(find_warc_files(root)) | beam.ParDo(ReadWarcPages(root))
         assert_that(pages | beam.Map(lambda page: page["url"]), equal_to(expected_urls))
     return collect_stage_counts(p.result)["read"]
