@@ -138,14 +138,27 @@ def recover(out: str, shard: Shard):
     return state
 
 
+class _ScrapyLevelFilter(logging.Filter):
+    def __init__(self, level: str):
+        super().__init__()
+        self.level = logging.getLevelName(level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("scrapy") or record.levelno >= self.level
+
+
 def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
     """Run the spider to completion in this process (the Twisted reactor starts once)."""
     from scrapy.crawler import CrawlerProcess
 
     from crawl.spider import UrlTableSpider
 
-    process = CrawlerProcess(settings)  # logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER)
-    logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
+    # Scrapy logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER off), and it resets its
+    # loggers to DEBUG while starting, so its level is enforced on those handlers instead.
+    level_filter = _ScrapyLevelFilter(settings["LOG_LEVEL"])
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(level_filter)
+    process = CrawlerProcess(settings)
     process.crawl(UrlTableSpider, **spider_kwargs)
     process.start()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from dedup.config import DedupConfig
-from dedup.ranking import rank_key
+from dedup.ranking import duplicate_id_error, rank_key
 from dedup.text import exact_key
 from webtext.stats import StageCounter
 
@@ -29,7 +29,7 @@ def _better(doc: dict | None, best: dict | None) -> dict | None:
         return best if doc is None else doc
     doc_rank, best_rank = rank_key(doc), rank_key(best)
     if doc_rank == best_rank:
-        raise ValueError(f"dedup: document id {doc['id']!r} occurs more than once; ids must be unique")
+        raise duplicate_id_error(doc["id"])
     return doc if doc_rank < best_rank else best
 
 

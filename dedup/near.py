@@ -10,8 +10,10 @@
 3. Verify: candidates are distinct pairs joined (two CoGroupByKeys by id) with both shingle
    sets and kept when the EXACT shingle Jaccard is >= threshold. Exact rather than estimated:
    the estimate from 128 permutations has a standard error of ~0.035 at J=0.8, which would
-   flip pairs near the threshold both ways; the exact check costs one set intersection per
-   candidate and makes every reported duplicate a true one.
+   flip pairs near the threshold both ways (in bench/bench_dedup.py two 128-permutation
+   sketches with different hash functions agree on only ~400 of ~450 pairs above 0.8); the
+   exact check costs one set intersection per candidate and makes every reported duplicate a
+   true one.
 4. Cluster: connected components of the verified pairs (see `dedup.components`), ordered by
    the survivor ranking, so each component's minimum is its survivor. Connected components
    means transitive: A~B and B~C put A and C in one cluster even if J(A, C) < threshold.
@@ -36,7 +38,7 @@ from dedup.components import ConnectedComponents
 from dedup.config import DedupConfig
 from dedup.exact import KeepEveryDocument
 from dedup.minhash import band_keys, minhash_signatures
-from dedup.ranking import doc_id, rank_key
+from dedup.ranking import doc_id, duplicate_id_error, rank_key
 from dedup.text import jaccard, shingles
 from webtext.stats import StageCounter
 
@@ -62,10 +64,6 @@ def lsh_diagnostics(result) -> dict[str, int]:
         value = res.committed if res.committed is not None else res.attempted
         totals[res.key.metric.name] = totals.get(res.key.metric.name, 0) + value
     return dict(sorted(totals.items()))
-
-
-def _duplicate_id_error(doc_key: str) -> ValueError:
-    return ValueError(f"dedup: document id {doc_key!r} occurs more than once; ids must be unique")
 
 
 class _Sketch(beam.DoFn):
@@ -129,7 +127,7 @@ class _AttachFirstShingles(beam.DoFn):
         key, joined = element
         shingle_sets = list(joined[SHINGLES_TAG])
         if len(shingle_sets) > 1:
-            raise _duplicate_id_error(key)
+            raise duplicate_id_error(key)
         for a, b in joined["pairs"]:
             yield doc_id(b), (a, b, shingle_sets[0])
 
@@ -148,7 +146,7 @@ class _VerifyPairs(beam.DoFn):
         key, joined = element
         shingle_sets = list(joined[SHINGLES_TAG])
         if len(shingle_sets) > 1:
-            raise _duplicate_id_error(key)
+            raise duplicate_id_error(key)
         b_shingles = None
         for a, b, a_shingles in joined["halves"]:
             if b_shingles is None:
@@ -169,7 +167,7 @@ class _Assign(beam.DoFn):
         key, joined = element
         docs = list(joined["docs"])
         if len(docs) != 1:
-            raise _duplicate_id_error(key)
+            raise duplicate_id_error(key)
         self.counter.seen()
         if list(joined["labels"]):
             self.counter.dropped(DROP_REASON)

@@ -39,3 +39,8 @@ def rank_key(doc: dict) -> Rank:
 
 def doc_id(rank: Rank) -> str:
     return rank[-1]
+
+
+def duplicate_id_error(doc_key: str) -> ValueError:
+    """Ids must be unique: with one id twice the survivor and the clusters would be ambiguous."""
+    return ValueError(f"dedup: document id {doc_key!r} occurs more than once; ids must be unique")

@@ -2,7 +2,8 @@
 
 Sized from the number of n-grams that go in: m = -N ln p / (ln 2)^2 bits and k = (m/N) ln 2
 hash functions give false-positive rate p (1e-8: ~38 bits and 27 probes per n-gram). Probe
-positions come from double hashing, (h1 + i*h2) mod m. The file records n, m, k, the
+positions come from double hashing, (h1 + i*h2) mod m, with h1 the n-gram's 64-bit hash and
+h2 a remix of it. The file records n, m, k, the
 normalisation, the hash scheme and a sha256 of the bit array, and loading checks all of them.
 """
 
@@ -18,6 +19,7 @@ from overlap.ngrams import HASH_SCHEME, NORMALISATION, mix64
 from webtext import fsio
 
 MAGIC = b"WEBTEXT-BLOOM-1\n"
+PROBES = "probe i = (h1 mod m + i * (1 + splitmix64(h1 ^ golden) mod (m-1))) mod m"
 _CHUNK = 1 << 16  # hashes per vectorised step (k probes each)
 _SECOND = np.uint64(0x9E3779B97F4A7C15)
 
@@ -45,30 +47,51 @@ class BloomFilter:
         k = max(1, round(m / items * math.log(2)))
         return cls(m, k, n, {**(meta or {}), "capacity": items, "fp_rate": fp_rate})
 
-    def _probes(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h2 = mix64(hashes ^ _SECOND) | np.uint64(1)
-        steps = np.arange(self.k, dtype=np.uint64)
-        idx = (hashes[:, None] + steps[None, :] * h2[:, None]) % np.uint64(self.m)
-        return (idx >> np.uint64(3)).astype(np.int64), (np.uint8(1) << (idx & np.uint64(7)).astype(np.uint8))
+    def _start(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First probe h1 mod m and step 1 + h2 mod (m - 1): probe i is (h1 + i*step) mod m."""
+        m = np.uint64(self.m)
+        step = mix64(hashes ^ _SECOND) % (m - np.uint64(1)) + np.uint64(1)
+        return hashes % m, step
+
+    def _advance(self, pos: np.ndarray, step: np.ndarray) -> None:
+        """pos = (pos + step) mod m in place; both are below m, so one subtraction suffices."""
+        pos += step
+        np.subtract(pos, np.uint64(self.m), out=pos, where=pos >= np.uint64(self.m))
 
     def add(self, hashes: np.ndarray) -> None:
         for start in range(0, len(hashes), _CHUNK):
-            byte, mask = self._probes(hashes[start: start + _CHUNK])
-            np.bitwise_or.at(self.bits, byte.ravel(), mask.ravel())
+            pos, step = self._start(hashes[start: start + _CHUNK])
+            probes = np.empty((self.k, len(pos)), dtype=np.uint64)
+            for i in range(self.k):
+                probes[i] = pos
+                self._advance(pos, step)
+            masks = np.left_shift(np.uint8(1), (probes & np.uint64(7)).astype(np.uint8))
+            np.bitwise_or.at(self.bits, (probes >> np.uint64(3)).astype(np.intp).ravel(), masks.ravel())
         self.items += len(hashes)
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
-        """Boolean array: which hashes are (probably) in the filter."""
+        """Boolean array: which hashes are (probably) in the filter.
+
+        Probes run one at a time over the hashes still possible, so an absent n-gram (most of
+        them, in a contamination report) costs about two probes instead of k."""
         out = np.zeros(len(hashes), dtype=bool)
         for start in range(0, len(hashes), _CHUNK):
-            byte, mask = self._probes(hashes[start: start + _CHUNK])
-            out[start: start + _CHUNK] = ((self.bits[byte] & mask) != 0).all(axis=1)
+            pos, step = self._start(hashes[start: start + _CHUNK])
+            alive = np.arange(start, start + len(pos))
+            for i in range(self.k):
+                bit = (self.bits[(pos >> np.uint64(3)).astype(np.intp)] >> (pos & np.uint64(7)).astype(np.uint8)) & 1
+                hit = bit.astype(bool)
+                alive, pos, step = alive[hit], pos[hit], step[hit]
+                if not len(alive):
+                    break
+                self._advance(pos, step)
+            out[alive] = True
         return out
 
     def header(self) -> dict:
         return {
             **self.meta, "n": self.n, "m": self.m, "k": self.k, "items": self.items,
-            "normalisation": NORMALISATION, "hash": HASH_SCHEME,
+            "normalisation": NORMALISATION, "hash": HASH_SCHEME, "probes": PROBES,
             "sha256": hashlib.sha256(self.bits.tobytes()).hexdigest(),
         }
 
@@ -96,6 +119,6 @@ class BloomFilter:
             raise BloomError(f"{path}: {len(body)} bytes of bits, header says m={m} ({(m + 7) // 8} bytes)")
         if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
             raise BloomError(f"{path}: checksum mismatch, the file is corrupt")
-        if meta.get("normalisation") != NORMALISATION or meta.get("hash") != HASH_SCHEME:
-            raise BloomError(f"{path}: built with another normalisation or hash scheme")
+        if (meta.get("normalisation"), meta.get("hash"), meta.get("probes")) != (NORMALISATION, HASH_SCHEME, PROBES):
+            raise BloomError(f"{path}: built with another normalisation, hash or probe scheme")
         return cls(m, k, n, meta, np.frombuffer(body, dtype=np.uint8).copy())

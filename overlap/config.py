@@ -14,7 +14,7 @@ class OverlapConfig(Section):
     fp_rate: float = Field(1e-8, gt=0, lt=1)  # Bloom filter false-positive rate
     split: str = "train"  # dataset split the filter is built from
     workers: int = Field(0, ge=0)  # processes filling partial filters (0 = one per CPU core)
-    text_field: str = Field("text", min_length=1)  # JSONL key / Parquet column holding the text
+    text_field: str = Field("text", min_length=1)  # eval files: JSONL key / Parquet column of the text
     top_docs: int = Field(10, ge=0)  # most-overlapping documents listed per eval file
     decontaminate_n: int = Field(13, ge=1)  # n-gram length for `overlap decontaminate` (GPT-3: 13)
     # A training document is contaminated when more than this fraction of its n-grams occur in

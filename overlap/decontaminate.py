@@ -31,7 +31,7 @@ from overlap.bloom import BloomFilter
 from overlap.build import build_filter
 from overlap.config import OverlapConfig
 from overlap.ngrams import ngram_hashes, normalize_words, word_spans
-from overlap.sources import eval_files, units_of
+from overlap.sources import TEXT_COLUMN, eval_files, units_of
 from shards import card
 from shards import manifest as mf
 from shards.build import STAGING, publish
@@ -79,7 +79,7 @@ def cut_ngrams(text: str, found: np.ndarray, n: int) -> str:
 
 def clean_table(table: pa.Table, bloom: BloomFilter, cfg: OverlapConfig) -> tuple[pa.Table, dict[str, int], int]:
     """(rows to keep, dropped by reason, documents cut) of one shard."""
-    texts = table.column(cfg.text_field).to_pylist()
+    texts = table.column(TEXT_COLUMN).to_pylist()
     keep = np.ones(len(texts), dtype=bool)
     dropped = {DROPPED: 0, CUT_TO_NOTHING: 0}
     cut = 0
@@ -96,13 +96,13 @@ def clean_table(table: pa.Table, bloom: BloomFilter, cfg: OverlapConfig) -> tupl
         else:
             cut += 1
     if cut:
-        table = _with_texts(table, texts, cfg.text_field)
+        table = _with_texts(table, texts)
     return table.filter(pa.array(keep)), {k: v for k, v in dropped.items() if v}, cut
 
 
-def _with_texts(table: pa.Table, texts: list, text_field: str) -> pa.Table:
+def _with_texts(table: pa.Table, texts: list) -> pa.Table:
     """New text, and the length columns the build derives from it (extract/pipeline.py)."""
-    derived = {text_field: texts, "n_chars": [len(t) for t in texts], "n_words": [len(t.split()) for t in texts]}
+    derived = {TEXT_COLUMN: texts, "n_chars": [len(t) for t in texts], "n_words": [len(t.split()) for t in texts]}
     for name, values in derived.items():
         if name in table.column_names:
             index = table.schema.get_field_index(name)
@@ -145,8 +145,8 @@ def process_shard(source_dir: str, staging: str, shard: dict, bloom: BloomFilter
     dropped, cut = {}, 0
     if filtered:
         table = pq.read_table(pa.BufferReader(data))
-        if ocfg.text_field not in table.column_names:
-            raise ValueError(f"{shard['path']}: no column {ocfg.text_field!r}")
+        if TEXT_COLUMN not in table.column_names:
+            raise ValueError(f"{shard['path']}: no column {TEXT_COLUMN!r}")
         table, dropped, cut = clean_table(table, bloom, ocfg)
         if dropped or cut:
             data = _parquet_bytes(table, cfg)

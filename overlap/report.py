@@ -21,7 +21,7 @@ from overlap.bloom import BloomFilter
 from overlap.build import STAGE, build_filter
 from overlap.config import OverlapConfig
 from overlap.ngrams import ngram_hashes, normalize_words
-from overlap.sources import eval_files, read_documents, split_files, units_of
+from overlap.sources import TEXT_COLUMN, eval_files, read_documents, split_files, units_of
 from webtext import fsio
 from webtext.stats import StageCounts, format_counts_table, write_stats_json
 
@@ -38,7 +38,7 @@ def _text_field(args, cfg: OverlapConfig) -> OverlapConfig:
 def build(shards_dir: str, out_path: str, cfg: OverlapConfig) -> tuple[BloomFilter, StageCounts]:
     """The filter of split `cfg.split`'s n-grams, saved to `out_path` (stats next to it)."""
     units = units_of(split_files(shards_dir, cfg.split))
-    bloom, counts = build_filter(units, cfg.n, cfg.fp_rate, cfg.text_field, cfg.workers,
+    bloom, counts = build_filter(units, cfg.n, cfg.fp_rate, TEXT_COLUMN, cfg.workers,
                                  {"split": cfg.split, "shards_dir": shards_dir})
     if bloom.items == 0:
         raise ValueError(f"split {cfg.split} of {shards_dir} has no document of {cfg.n} or more words")
@@ -145,7 +145,7 @@ def report(filter_path: str, eval_patterns: list[str], out_dir: str, cfg: Overla
 
 
 def _build_cli(args, cfg) -> int:
-    bloom, counts = build(args.shards, args.out, _text_field(args, cfg.overlap))
+    bloom, counts = build(args.shards, args.out, cfg.overlap)
     print(format_counts_table({STAGE: counts}))
     print(f"{bloom.items:,} {bloom.n}-grams from split {cfg.overlap.split} -> {args.out} "
           f"(m={bloom.m:,} bits, k={bloom.k}, {bloom.m / 8 / 2**20:.1f} MiB, "
@@ -175,7 +175,7 @@ def _decontaminate_cli(args, cfg) -> int:
 
 def text_field_arg(parser) -> None:
     parser.add_argument("--text-field", metavar="NAME",
-                        help="JSONL key / Parquet column holding the text (default: overlap.text_field)")
+                        help="JSONL key / Parquet column holding the eval files' text (default: overlap.text_field)")
 
 
 def add_cli(subparsers, common) -> None:
@@ -190,7 +190,6 @@ def add_cli(subparsers, common) -> None:
                                    "dataset (DIR/<split>/*.parquet), at overlap.fp_rate.")
     p.add_argument("--shards", required=True, metavar="DIR", help="dataset directory (webtext build --out)")
     p.add_argument("--out", required=True, metavar="FILE", help="filter file to write")
-    text_field_arg(p)
     p.set_defaults(func=_build_cli)
     p = sub.add_parser("report", parents=[common], help="share of eval files' n-grams in a filter",
                        description="Per eval file: share of n-grams found in the filter, per-document "
@@ -203,9 +202,11 @@ def add_cli(subparsers, common) -> None:
     text_field_arg(p)
     p.set_defaults(func=_report_cli)
     p = sub.add_parser("decontaminate", parents=[common], help="drop training docs that overlap eval files",
-                       description="Copy a dataset, dropping documents of overlap.decontaminate_splits "
-                                   "with more than overlap.decontaminate_threshold of their "
-                                   "overlap.decontaminate_n-grams in the eval files.")
+                       description="Copy a dataset (shards + manifest, as `webtext build` writes), dropping "
+                                   "(overlap.decontaminate_mode=drop) or cutting the shared words out of "
+                                   "(=cut) documents of overlap.decontaminate_splits with more than "
+                                   "overlap.decontaminate_threshold of their overlap.decontaminate_n-grams "
+                                   "in the eval files. A killed run resumes with the unfinished shards.")
     p.add_argument("--shards", required=True, metavar="DIR", help="dataset directory to filter")
     p.add_argument("--against", required=True, nargs="+", metavar="FILE",
                    help="eval files (.txt, .jsonl, .parquet), directories or globs")

@@ -19,6 +19,9 @@ from apache_beam.io.filesystems import FileSystems
 from webtext import fsio
 
 
+TEXT_COLUMN = "text"  # dataset shards' text column (docs/contracts.md)
+
+
 class Unit(NamedTuple):
     path: str
     row_group: int | None  # None: the whole file

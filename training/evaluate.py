@@ -76,6 +76,7 @@ def full_logits(model, x: torch.Tensor) -> torch.Tensor:
 def score_batches(model, batches, device, byte_lengths: torch.Tensor | None = None, autocast=None) -> Score:
     """Sum NLL over (x, y) batches; positions whose target is IGNORE are context only."""
     score = Score()
+    byte_lengths = byte_lengths.to(device) if byte_lengths is not None else None
     for x, y in batches:
         x, y = x.to(device), y.to(device)
         with autocast or contextlib.nullcontext():
@@ -85,7 +86,7 @@ def score_batches(model, batches, device, byte_lengths: torch.Tensor | None = No
         score.nll += nll.item()
         score.tokens += scored.sum().item()
         if byte_lengths is not None:
-            score.bytes += byte_lengths.to(device)[y[scored]].sum().item()
+            score.bytes += byte_lengths[y[scored]].sum().item()
     return score
 
 

@@ -246,7 +246,7 @@ class Trainer:
         self.train_windows = TokenWindows(self.tokens_dir, self.tcfg.train_split, self.block_size, self.manifest)
         self.stream = ShuffledStream(self.train_windows, self.tcfg.seed)
         self.val_windows = self._val_windows()
-        self.tokenizer_dir = self._tokenizer_dir(tokenizer_dir)
+        self.tokenizer_dir = self._tokenizer_dir(tokenizer_dir or (checkpoint or {}).get("tokenizer_dir"))
         self.byte_lengths = self._byte_lengths()
 
         self.step = 0

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Settings the replay sample's expected outcomes assume, plus no politeness waits.
 TEST_SETTINGS = [
     "crawl.download_timeout=2", "crawl.max_body_bytes=2000000", "crawl.retry_backoff_base=0.05",
-    "crawl.download_delay=0", "crawl.autothrottle=false", "crawl.log_flush_seconds=1", "crawl.retry_times=1",
+    "crawl.download_delay=0", "crawl.autothrottle=false", "crawl.log_flush_seconds=1",
 ]
 
 PAGE = b"<!doctype html><html><head><title>%s</title></head><body><p>Text of %s.</p></body></html>"

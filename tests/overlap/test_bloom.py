@@ -94,5 +94,5 @@ def test_filter_file_round_trip_and_corruption(tmp_path):
     with pytest.raises(BloomError, match="unreadable filter header"):
         BloomFilter.load(str(tmp_path / "head.bloom"))
     (tmp_path / "norm.bloom").write_bytes(bytes(data).replace(b'"normalisation": "lower', b'"normalisation": "upper', 1))
-    with pytest.raises(BloomError, match="another normalisation"):
+    with pytest.raises(BloomError, match="another normalisation, hash or probe scheme"):
         BloomFilter.load(str(tmp_path / "norm.bloom"))

@@ -125,9 +125,10 @@ def test_build_errors(corpus, tmp_path, capsys):
     root, _, _ = corpus
     assert main(["overlap", "build", "--shards", str(tmp_path), "--out", str(tmp_path / "f")]) == 1
     assert "no .parquet shards" in capsys.readouterr().err
-    assert main(["overlap", "build", "--shards", str(root / "data"), "--out", str(tmp_path / "f"),
-                 "--text-field", "body"]) == 1
-    assert "no column 'body'" in capsys.readouterr().err
+    (tmp_path / "bad" / "train").mkdir(parents=True)
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "bad" / "train" / "s.parquet")
+    assert main(["overlap", "build", "--shards", str(tmp_path / "bad"), "--out", str(tmp_path / "f")]) == 1
+    assert "s.parquet: no column 'text'" in capsys.readouterr().err
     assert main(["overlap", "build", "--shards", str(tmp_path), "--out", "f", "--set", "overlap.fp_rate=2"]) == 2
     assert "overlap.fp_rate" in capsys.readouterr().err
     for bad in ["overlap.n=0", "overlap.decontaminate_mode=trim", "overlap.workers=-1", "overlap.nn=8"]:

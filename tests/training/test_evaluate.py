@@ -158,3 +158,13 @@ def test_cli_runs_every_evaluation_and_reports_bad_files(trained_run, corpus, tm
     assert f"{cbt}:1: not valid JSON" in capsys.readouterr().err
     assert main(["eval", "--checkpoint", str(trained_run)]) == 1
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_empty_text_and_non_utf8_jsonl_fail_clearly(loaded, tmp_path):
+    model, tokenizer = loaded
+    with pytest.raises(ValueError, match="the text is empty"):
+        evaluate_text(model, tokenizer, "", "cpu", CFG)
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"text": "caf\xe9 au lait"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.jsonl: not UTF-8 text"):
+        evaluate_lambada(model, tokenizer, path, "cpu", CFG)
