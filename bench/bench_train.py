@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=2, help="training steps per model per round")
     parser.add_argument("--compile", action="store_true", help="also time ours with torch.compile")
     args = parser.parse_args(argv or [])  # `python -m bench` calls main() with its own argv
-    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("training").setLevel(logging.ERROR)  # no tokenizer here: no bits per byte, as intended
     from training.logging_utils import measure_gemm_flops
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:

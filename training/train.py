@@ -304,7 +304,11 @@ class Trainer:
         if self.tcfg.val_split not in self.manifest.splits:
             log.warning("%s has no %r split: no validation", self.tokens_dir, self.tcfg.val_split)
             return None
-        return TokenWindows(self.tokens_dir, self.tcfg.val_split, self.block_size, self.manifest)
+        try:
+            return TokenWindows(self.tokens_dir, self.tcfg.val_split, self.block_size, self.manifest)
+        except ValueError as exc:  # a tiny corpus: train anyway, say why there is no validation
+            log.warning("no validation: %s", exc)
+            return None
 
     def _tokenizer_dir(self, given) -> str | None:
         candidate = given or self.manifest.tokenizer_dir

@@ -13,8 +13,24 @@ import sys
 
 from webtext import __version__, netguard
 
-# Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order.
-STAGE_CLIS = ["crawl.cli", "shards.cli", "extract.cli", "training.cli", "overlap.cli", "webtext.demo"]
+# Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order,
+# with the commands each registers: a command imports only its own stage (torch, Scrapy and
+# Beam are slow to import).
+STAGE_CLIS = {
+    "crawl.cli": ("harvest", "crawl", "replay"),
+    "shards.cli": ("build", "verify"),
+    "extract.cli": ("extract",),
+    "training.cli": ("tokenizer", "tokenize", "train", "sample", "eval", "export-hf", "import-hf"),
+    "overlap.cli": ("overlap",),
+    "webtext.demo": ("demo",),
+}
+
+
+class _QuietBeamImport(logging.Filter):
+    """Beam logs a warning about optional GCP client libraries on import; it is noise here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
 
 
 def _common_parser() -> argparse.ArgumentParser:
@@ -28,7 +44,8 @@ def _common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (given a known `command`) one with only that stage's commands."""
     parser = argparse.ArgumentParser(
         prog="webtext",
         description="Rebuild GPT-2's WebText: Reddit dumps -> crawl -> extract/dedup -> shards -> train GPT-2.",
@@ -37,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"webtext {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_parser()
-    for module in STAGE_CLIS:
+    modules = [m for m, cmds in STAGE_CLIS.items() if command in cmds] or list(STAGE_CLIS)
+    for module in modules:
         importlib.import_module(module).register(subparsers, common)
     return parser
 
@@ -51,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
-    args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietBeamImport())
+    if not ("-v" in argv or "--verbose" in argv):
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)  # runner chatter, not progress
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as exc:
