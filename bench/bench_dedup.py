@@ -17,7 +17,7 @@ Speed, in this process, on the same documents and parameters (128 permutations, 
   different hash functions, so the pairs above the threshold are compared, not the bits.
 
 Quality: precision and recall of duplicate pairs (true Jaccard of the 5-word shingle sets
->= 0.8, computed in Python from word tuples) through the Beam `NearDedup` on the DirectRunner;
+>= 0.8, computed in Python from word tuples) through the Beam `NearDedup` on the local runner (one process);
 a pair is predicted when both documents end in the same near-duplicate cluster.
 """
 
@@ -209,15 +209,16 @@ def bench_speed(docs: list[dict], cfg: DedupConfig, candidate_pairs, repeat: int
 
 def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict, set]:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    
     from dedup.near import NearDedup, NearDuplicateClusters, lsh_diagnostics
+    from webtext.beam import pipeline_options
+    from webtext.config import BeamConfig
     from webtext.stats import collect_stage_counts
 
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
         labels_path, kept_path = Path(tmp) / "labels.jsonl", Path(tmp) / "kept.txt"
         started = time.perf_counter()
-        pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+        pipeline = beam.Pipeline(options=pipeline_options(BeamConfig()))
         pcoll = pipeline | beam.Create(docs)
         _ = (pcoll | NearDuplicateClusters(cfg) | beam.Map(json.dumps)
              | "WriteLabels" >> beam.io.WriteToText(str(labels_path), shard_name_template=""))

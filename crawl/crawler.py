@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import glob
 import logging
 import os
 import secrets
@@ -133,6 +134,9 @@ def recover(out: str, shard: Shard):
         for name in sorted(os.listdir(warc_dir)):
             if name.startswith(f"crawl-{shard.tag}-") and name.endswith(".warc.gz"):
                 actions[truncate_after(os.path.join(warc_dir, name), state.last_offsets.get(name))] += 1
+    for torn_part in glob.glob(os.path.join(out, "crawl_log", f".crawl-{shard.tag}-*.tmp")):
+        os.unlink(torn_part)  # a checkpoint part a kill interrupted mid-write (never renamed)
+        actions["torn_log_part_removed"] += 1
     if state.urls:
         log.info("resuming: %d URLs already logged; WARC files %s", len(state.urls), dict(actions))
     return state

@@ -30,8 +30,8 @@ class BloomError(ValueError):
 
 class BloomFilter:
     def __init__(self, m: int, k: int, n: int, meta: dict | None = None, bits: np.ndarray | None = None):
-        if m < 8 or k < 1:
-            raise ValueError(f"Bloom filter needs m >= 8 bits and k >= 1 (got m={m}, k={k})")
+        if m < 8 or k < 1 or k * m >= 2**64:
+            raise ValueError(f"Bloom filter needs m >= 8 bits, k >= 1 and k*m < 2**64 (got m={m}, k={k})")
         self.m, self.k, self.n = m, k, n
         self.meta = dict(meta or {})
         self.bits = np.zeros((m + 7) // 8, dtype=np.uint8) if bits is None else bits
@@ -62,9 +62,10 @@ class BloomFilter:
         for start in range(0, len(hashes), _CHUNK):
             pos, step = self._start(hashes[start: start + _CHUNK])
             probes = np.empty((self.k, len(pos)), dtype=np.uint64)
-            for i in range(self.k):
-                probes[i] = pos
-                self._advance(pos, step)
+            probes[0] = pos
+            for i in range(1, self.k):  # h1 + i*step stays below k*m < 2**64: one modulo at the end
+                np.add(probes[i - 1], step, out=probes[i])
+            probes %= np.uint64(self.m)
             masks = np.left_shift(np.uint8(1), (probes & np.uint64(7)).astype(np.uint8))
             np.bitwise_or.at(self.bits, (probes >> np.uint64(3)).astype(np.intp).ravel(), masks.ravel())
         self.items += len(hashes)
@@ -78,7 +79,7 @@ class BloomFilter:
         for start in range(0, len(hashes), _CHUNK):
             pos, step = self._start(hashes[start: start + _CHUNK])
             alive = np.arange(start, start + len(pos))
-            for i in range(self.k):
+            for _ in range(self.k):
                 bit = (self.bits[(pos >> np.uint64(3)).astype(np.intp)] >> (pos & np.uint64(7)).astype(np.uint8)) & 1
                 hit = bit.astype(bool)
                 alive, pos, step = alive[hit], pos[hit], step[hit]
@@ -87,6 +88,13 @@ class BloomFilter:
                 self._advance(pos, step)
             out[alive] = True
         return out
+
+    def contains_each(self, hash_arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """`contains` of each array (say, each document's n-grams) in one batched query."""
+        if not hash_arrays:
+            return []
+        found = self.contains(np.concatenate(hash_arrays))
+        return np.split(found, np.cumsum([len(h) for h in hash_arrays])[:-1])
 
     def header(self) -> dict:
         return {

@@ -29,6 +29,7 @@ from webtext.stats import StageCounts
 
 log = logging.getLogger(__name__)
 STAGE = "overlap_build"
+BATCH_NGRAMS = 1 << 16
 SHORT = "fewer_than_n_words"  # documents too short for one n-gram: read, but they add nothing
 
 
@@ -44,11 +45,17 @@ def count_unit(unit: Unit, n: int, text_field: str) -> tuple[int, int, int]:
 
 
 def fill(bloom: BloomFilter, units: list[Unit], text_field: str) -> None:
+    """Add every n-gram of `units`, a batch of documents at a time (numpy calls cost per call)."""
+    batch, size = [], 0
     for unit in units:
         for text in read_unit(unit, text_field):
-            hashes = ngram_hashes(normalize_words(text), bloom.n)
-            if len(hashes):
-                bloom.add(hashes)
+            batch.append(ngram_hashes(normalize_words(text), bloom.n))
+            size += len(batch[-1])
+            if size >= BATCH_NGRAMS:
+                bloom.add(np.concatenate(batch))
+                batch, size = [], 0
+    if size:
+        bloom.add(np.concatenate(batch))
 
 
 def _fill_part(units: list[Unit], m: int, k: int, n: int, text_field: str, part: str) -> tuple[str, int]:

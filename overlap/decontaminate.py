@@ -46,13 +46,8 @@ STATS_FILE = "decontaminate_stats.json"
 DROPPED, CUT_TO_NOTHING = "eval_overlap", "cut_to_nothing"
 
 
-def contaminated_ngrams(text: str, bloom: BloomFilter, threshold: float) -> np.ndarray | None:
-    """Which n-grams of `text` are in the filter, or None when the document is clean."""
-    hashes = ngram_hashes(normalize_words(text), bloom.n)
-    if len(hashes) == 0:
-        return None
-    found = bloom.contains(hashes)
-    return found if found.any() and found.mean() > threshold else None
+def contaminated(found: np.ndarray, threshold: float) -> bool:
+    return bool(found.any()) and found.mean() > threshold
 
 
 def cut_ngrams(text: str, found: np.ndarray, n: int) -> str:
@@ -79,18 +74,18 @@ def cut_ngrams(text: str, found: np.ndarray, n: int) -> str:
 
 def clean_table(table: pa.Table, bloom: BloomFilter, cfg: OverlapConfig) -> tuple[pa.Table, dict[str, int], int]:
     """(rows to keep, dropped by reason, documents cut) of one shard."""
-    texts = table.column(TEXT_COLUMN).to_pylist()
+    texts = [text or "" for text in table.column(TEXT_COLUMN).to_pylist()]
     keep = np.ones(len(texts), dtype=bool)
     dropped = {DROPPED: 0, CUT_TO_NOTHING: 0}
     cut = 0
-    for i, text in enumerate(texts):
-        found = contaminated_ngrams(text or "", bloom, cfg.decontaminate_threshold)
-        if found is None:
+    hashes = [ngram_hashes(normalize_words(text), bloom.n) for text in texts]
+    for i, found in enumerate(bloom.contains_each(hashes)):
+        if not contaminated(found, cfg.decontaminate_threshold):
             continue
         if cfg.decontaminate_mode == "drop":
             keep[i], dropped[DROPPED] = False, dropped[DROPPED] + 1
             continue
-        texts[i] = cut_ngrams(text, found, bloom.n)
+        texts[i] = cut_ngrams(texts[i], found, bloom.n)
         if not normalize_words(texts[i]):
             keep[i], dropped[CUT_TO_NOTHING] = False, dropped[CUT_TO_NOTHING] + 1
         else:

@@ -26,9 +26,21 @@ from webtext import fsio
 from webtext.stats import StageCounts, format_counts_table, write_stats_json
 
 REPORT_JSON, REPORT_MD = "overlap.json", "overlap.md"
+BATCH_DOCS = 1024  # documents per filter query
 STATS_SUFFIX = ".stats.json"  # build counts, next to the filter file
 BUCKETS = [("0%", 0.0, 0.0), ("(0, 1%]", 0.0, 0.01), ("(1, 10%]", 0.01, 0.10),
            ("(10, 50%]", 0.10, 0.50), ("(50, 100%)", 0.50, 1.0 - 1e-12), ("100%", 1.0 - 1e-12, 1.0)]
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _text_field(args, cfg: OverlapConfig) -> OverlapConfig:
@@ -70,16 +82,15 @@ def _distribution(fractions: list[float]) -> dict:
 def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
     """Share of one eval file's n-grams found in the filter, overall and per document."""
     ngrams = found = docs = 0
-    per_doc = []  # (fraction, found, ngrams, index, text)
-    for index, text in enumerate(read_documents(path, cfg.text_field)):
-        docs += 1
-        hashes = ngram_hashes(normalize_words(text), bloom.n)
-        if len(hashes) == 0:
-            continue
-        hits = int(bloom.contains(hashes).sum())
-        ngrams += len(hashes)
-        found += hits
-        per_doc.append((hits / len(hashes), hits, len(hashes), index, text))
+    per_doc = []  # (fraction, found, ngrams, index, preview)
+    for batch in _batches(enumerate(read_documents(path, cfg.text_field)), BATCH_DOCS):
+        docs += len(batch)
+        hashes = [ngram_hashes(normalize_words(text), bloom.n) for _, text in batch]
+        for (index, text), hits in zip(batch, bloom.contains_each(hashes)):
+            if len(hits):
+                ngrams += len(hits)
+                found += int(hits.sum())
+                per_doc.append((float(hits.mean()), int(hits.sum()), len(hits), index, " ".join(text.split())[:160]))
     if docs == 0:
         raise ValueError(f"{path}: no documents (empty eval file)")
     if ngrams == 0:
@@ -94,7 +105,7 @@ def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
         "percent": 100.0 * found / ngrams,
         "per_document": _distribution([d[0] for d in per_doc]),
         "top_documents": [
-            {"index": i, "fraction": f, "found": h, "ngrams": n, "preview": " ".join(t.split())[:160]}
+            {"index": i, "fraction": f, "found": h, "ngrams": n, "preview": t}
             for f, h, n, i, t in top
         ],
     }

@@ -20,6 +20,7 @@ STAGE_CLIS = {
     "crawl.cli": ("harvest", "crawl", "replay"),
     "shards.cli": ("build", "verify"),
     "extract.cli": ("extract",),
+    "dedup.cli": ("dedup",),
     "training.cli": ("tokenizer", "tokenize", "train", "sample", "eval", "export-hf", "import-hf"),
     "overlap.cli": ("overlap",),
     "webtext.demo": ("demo",),

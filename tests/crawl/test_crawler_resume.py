@@ -50,6 +50,8 @@ def test_resume_after_kill_9_fetches_no_finished_url_again(tmp_path):
         proc.stdout.close()
         first_run = {r["url"] for r in read_log(out)}
         assert 0 < len(first_run) < len(urls)
+        torn_part = out / "crawl_log" / ".crawl-00000-of-00001-x-00009.parquet.k1ll.tmp"  # as atomic_open leaves it
+        torn_part.write_bytes(b"PAR1 half a checkpoint")
         fetched_in_first_run = Counter(u for _, u in server.request_log if not u.endswith("robots.txt"))
 
         result = crawl_cli(*args, settings=settings)
@@ -62,6 +64,7 @@ def test_resume_after_kill_9_fetches_no_finished_url_again(tmp_path):
     rows = read_log(out)
     assert Counter(r["url"] for r in rows) == Counter(urls)
     assert all(r["outcome"] == "ok" for r in rows)
+    assert not torn_part.exists()
     assert all(fetches[u] == 1 for u in first_run), "a URL logged before the kill was fetched again"
     assert set(fetches) == set(urls)
     refetched = {u for u, n in fetches.items() if n > 1}
@@ -101,3 +104,26 @@ def test_the_same_shard_cannot_run_twice_at_once(tmp_path):
                 pass
         with shard_lock(str(tmp_path), Shard(1, 2)):  # other shards are independent
             pass
+
+
+def test_ctrl_c_stops_gracefully_and_counts_unfinished_urls_as_pending(tmp_path):
+    web, urls = generated_web(tmp_path / "web", n_pages=20, hosts=1, slow_seconds=0.3)
+    write_url_table(tmp_path / "urls", urls)
+    out = tmp_path / "out"
+    with serve(web) as server:
+        settings = _proxy_settings(server) + ["crawl.log_flush_rows=2", "crawl.concurrent_requests=2",
+                                              "crawl.concurrent_requests_per_domain=1"]
+        proc = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), settings=settings, wait=False)
+        deadline = time.monotonic() + 60
+        while not list((out / "crawl_log").glob("*.parquet")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 1, stdout
+    assert "URLs not finished; rerun the same command to resume" in stdout
+    stats = json.loads((out / "crawl_stats.json").read_text())
+    crawl = stats["stages"]["crawl"]
+    assert not stats["complete"] and crawl["reconciles"] and crawl["in"] == len(urls)
+    assert crawl["dropped"]["pending"] == stats["missing"] > 0
+    assert crawl["out"] == len(read_log(out)) == len(urls) - stats["missing"]

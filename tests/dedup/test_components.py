@@ -2,10 +2,11 @@ import random
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from dedup.components import ConnectedComponents, NotConvergedError
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 
 
 def _union_find_labels(edges):
@@ -41,7 +42,7 @@ def _graphs():
 
 def test_components_match_union_find():
     edges = _graphs()
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         labels = p | beam.Create(edges) | ConnectedComponents(max_rounds=8)  # a sorted 100-path needs 7
         assert_that(labels, equal_to(sorted(_union_find_labels(edges))))
 
@@ -49,6 +50,6 @@ def test_components_match_union_find():
 def test_too_few_rounds_fail_naming_the_key():
     path = [(i, i + 1) for i in range(64)]
     with pytest.raises(Exception, match=r"did not converge in dedup\.cc_rounds=1 rounds") as info:
-        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
             _ = p | beam.Create(path) | ConnectedComponents(max_rounds=1)
     assert "NotConvergedError" in repr(info.value) or isinstance(info.value, NotConvergedError)

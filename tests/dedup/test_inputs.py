@@ -4,12 +4,13 @@ import itertools
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from dedup import DedupConfig, ExactDedup, NearDedup
 from dedup.near import _BucketPairs
 from dedup.ranking import rank_key
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 from webtext.stats import collect_stage_counts
 
 
@@ -18,7 +19,7 @@ def doc(doc_id, text="some text here", **fields):
 
 
 def _run(docs, transform):
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         _ = p | beam.Create(docs) | transform
 
 
@@ -56,7 +57,7 @@ def test_duplicate_ids_are_refused(transform):
 def test_disabled_stages_keep_and_count_everything():
     cfg = DedupConfig(exact=False, near=False)
     docs = [doc("a", "same words"), doc("b", "same words"), doc("c", "Same words!")]
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
         out = p | beam.Create(docs) | ExactDedup(cfg) | NearDedup(cfg) | beam.Map(lambda d: (d["id"], d["dup_cluster"]))
         assert_that(out, equal_to([("a", "a"), ("b", "b"), ("c", "c")]))
     counts = collect_stage_counts(p.result)

@@ -2,10 +2,11 @@
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from pydoc_data.topics import topics
 
 from dedup import DedupConfig, ExactDedup, NearDedup, lsh_diagnostics, normalize_for_exact
+from webtext.beam import pipeline_options
+from webtext.config import BeamConfig
 from webtext.stats import collect_stage_counts
 
 CFG = DedupConfig(cc_rounds=3)  # the test corpus has components of at most 3 documents
@@ -70,9 +71,7 @@ EXPECTED_SURVIVORS = {
 
 def run(docs, out_dir, mode="in_memory", workers=1):
     """Both dedup stages; returns the Beam result and sorted (id, dup_cluster, title) of survivors."""
-    options = PipelineOptions([
-        "--runner=DirectRunner", f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
-    ])
+    options = pipeline_options(BeamConfig(direct_running_mode=mode, direct_num_workers=workers))
     out_file = out_dir / "survivors.tsv"
     pipeline = beam.Pipeline(options=options)
     _ = (

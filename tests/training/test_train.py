@@ -207,3 +207,17 @@ def test_trains_on_the_tokenize_stage_output(corpus, tmp_path):
     result = train(cfg, tmp_path / "tokens", tmp_path / "run")
     assert result.step == 2 and result.val["bits_per_byte"] > 0
     assert load_checkpoint(result.checkpoint)["tokenizer_dir"] == str((tmp_path / "tokens" / "tokenizer").resolve())
+
+
+def test_val_split_shorter_than_a_window_trains_without_validation(corpus, tmp_path, caplog):
+    from tests.training.train_fixtures import synthetic_documents, write_token_shards
+    from training.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(corpus[1])
+    docs = synthetic_documents(40, seed=5)
+    write_token_shards(tmp_path / "tokens", tokenizer, {"train": [docs], "val": [["A cat."]]})
+    cfg, _ = tiny_config(max_steps=2, eval_interval=1)
+    result = train(cfg, tmp_path / "tokens", tmp_path / "run", tokenizer_dir=corpus[1])
+    assert result.step == 2 and result.val is None
+    assert "no validation: " in caplog.text and "fewer than one window" in caplog.text
+    assert not [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "val"]
