@@ -196,14 +196,14 @@ def measure_speed(pages: list[dict]) -> dict:
 
 def print_quality(quality: dict, n_pages: int) -> None:
     print(f"\nExtraction quality on {n_pages} pages (P / R / F1), ours vs published:")
-    print(f"{'extractor':<44}{'P':>7}{'R':>7}{'F1':>7}  {'cpu ms/page':>11}")
+    print(f"{'extractor':<48}{'P':>7}{'R':>7}{'F1':>7}  {'cpu ms/page':>11}")
     for mode in ["raw HTML as text", *MODES]:
         q = quality[mode]
         cpu = f"{q['cpu_ms_per_page']:11.0f}" if "cpu_ms_per_page" in q else ""
         default = " (default)" if mode == ExtractConfig().extractor else ""
-        print(f"{'ours: ' + mode + default:<44}{q['precision']:7.3f}{q['recall']:7.3f}{q['f1']:7.3f}  {cpu}")
+        print(f"{'ours: ' + mode + default:<48}{q['precision']:7.3f}{q['recall']:7.3f}{q['f1']:7.3f}  {cpu}")
     for name, (p, r, f) in PUBLISHED.items():
-        print(f"{'published: ' + name:<44}{p:7.3f}{r:7.3f}{f:7.3f}")
+        print(f"{'published: ' + name:<48}{p:7.3f}{r:7.3f}{f:7.3f}")
     lo, hi = quality["ensemble_minus_trafilatura_f1_ci95"]
     print(f"F1(ensemble) - F1(trafilatura): 95% bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
 

@@ -66,9 +66,19 @@ class BloomFilter:
             for i in range(1, self.k):  # h1 + i*step stays below k*m < 2**64: one modulo at the end
                 np.add(probes[i - 1], step, out=probes[i])
             probes %= np.uint64(self.m)
-            masks = np.left_shift(np.uint8(1), (probes & np.uint64(7)).astype(np.uint8))
-            np.bitwise_or.at(self.bits, (probes >> np.uint64(3)).astype(np.intp).ravel(), masks.ravel())
+            self._set(probes.ravel())
         self.items += len(hashes)
+
+    def _set(self, positions: np.ndarray) -> None:
+        """Set bits. A fancy-indexed `|=` keeps only one of several writes to the same byte, so
+        the bits still unset are read back and written again until none is left (a few rounds);
+        still about twice as fast as the unbuffered np.bitwise_or.at."""
+        byte = (positions >> np.uint64(3)).astype(np.intp)
+        mask = np.left_shift(np.uint8(1), (positions & np.uint64(7)).astype(np.uint8))
+        while len(byte):
+            self.bits[byte] |= mask
+            lost = (self.bits[byte] & mask) == 0
+            byte, mask = byte[lost], mask[lost]
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         """Boolean array: which hashes are (probably) in the filter.

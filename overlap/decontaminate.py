@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -171,11 +172,17 @@ def _stage_counts(source_stages: dict, infos: list[dict]) -> dict[str, StageCoun
     return mf.ordered_counts(counts)
 
 
+def _same_place(a: str, b: str) -> bool:
+    if fsio.is_local(a) and fsio.is_local(b):
+        return os.path.realpath(fsio.join(a, "")) == os.path.realpath(fsio.join(b, ""))
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def decontaminate(shards_dir: str, eval_patterns: list[str], out_dir: str, cfg: Config,
                   ocfg: OverlapConfig | None = None) -> dict:
     """Write the decontaminated copy of dataset `shards_dir` to `out_dir`; returns its manifest."""
     ocfg = ocfg or cfg.overlap
-    if fsio.join(shards_dir, "") == fsio.join(out_dir, ""):
+    if _same_place(shards_dir, out_dir):
         raise ValueError("--out must differ from --shards: the source dataset stays as it is")
     source = mf.read_manifest(shards_dir)
     files = eval_files(eval_patterns)

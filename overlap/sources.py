@@ -9,6 +9,7 @@ files are one unit each.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -32,25 +33,28 @@ def _suffix(path: str) -> str:
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
 
 
-def _parquet(path: str) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(FileSystems.open(path))
-    except Exception as exc:  # pyarrow raises several types for a broken file
-        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+@contextlib.contextmanager
+def _parquet(path: str) -> Iterator[pq.ParquetFile]:
+    with FileSystems.open(path) as fh:
+        try:
+            parquet = pq.ParquetFile(fh)
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+        yield parquet
 
 
 def _parquet_texts(path: str, row_group: int | None, text_field: str) -> Iterator[str]:
-    parquet = _parquet(path)
-    if text_field not in parquet.schema_arrow.names:
-        raise ValueError(f"{path}: no column {text_field!r} (has {', '.join(parquet.schema_arrow.names)})")
-    groups = range(parquet.num_row_groups) if row_group is None else [row_group]
-    for group in groups:
-        try:
-            column = parquet.read_row_group(group, columns=[text_field]).column(0)
-        except Exception as exc:  # damaged pages
-            raise ValueError(f"{path}: row group {group} is not readable ({exc})") from None
-        for text in column.to_pylist():
-            yield text if isinstance(text, str) else ""
+    with _parquet(path) as parquet:
+        if text_field not in parquet.schema_arrow.names:
+            raise ValueError(f"{path}: no column {text_field!r} (has {', '.join(parquet.schema_arrow.names)})")
+        groups = range(parquet.num_row_groups) if row_group is None else [row_group]
+        for group in groups:
+            try:
+                column = parquet.read_row_group(group, columns=[text_field]).column(0)
+            except Exception as exc:  # damaged pages
+                raise ValueError(f"{path}: row group {group} is not readable ({exc})") from None
+            for text in column.to_pylist():
+                yield text if isinstance(text, str) else ""
 
 
 def _line_texts(path: str, text_field: str) -> Iterator[str]:
@@ -100,7 +104,8 @@ def units_of(files: list[str]) -> list[Unit]:
     for path in files:
         check_type(path)
         if _suffix(path) == ".parquet":
-            units += [Unit(path, g) for g in range(_parquet(path).num_row_groups)]
+            with _parquet(path) as parquet:
+                units += [Unit(path, g) for g in range(parquet.num_row_groups)]
         else:
             units.append(Unit(path, None))
     return units

@@ -1,6 +1,7 @@
 """`overlap decontaminate`: drop or cut contaminated training documents, a dataset `verify` accepts."""
 
 import json
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -121,6 +122,14 @@ def test_decontaminate_errors(corpus, tmp_path, capsys):
     assert main(["overlap", "decontaminate", "--shards", str(root / "eval"), "--against", str(root / "eval" / "a.txt"),
                  "--out", str(tmp_path / "o")]) == 1
     assert "not a finished build" in capsys.readouterr().err
-    assert decon(corpus, root / "data") == 1
+    assert decon(corpus, str(root / "data") + "/./") == 1
     assert "--out must differ" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(root / "data", damaged)
+    shard = damaged / "train" / "shard-00001-of-00002.parquet"
+    shard.write_bytes(shard.read_bytes()[:-1] + b"X")
+    assert main(["overlap", "decontaminate", "--shards", str(damaged), "--against", str(root / "eval" / "a.txt"),
+                 "--out", str(tmp_path / "o2"), "--set", "overlap.workers=1"]) == 1
+    assert "shard-00001-of-00002.parquet: sha256 differs from the source manifest" in capsys.readouterr().err
+    assert not (tmp_path / "o2" / "manifest.json").exists()
