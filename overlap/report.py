@@ -13,6 +13,7 @@ Eval files: see overlap/sources.py. Also usable against a split of our own datas
 from __future__ import annotations
 
 import json
+import os
 import statistics
 
 from tqdm import tqdm
@@ -22,6 +23,7 @@ from overlap.build import STAGE, build_filter
 from overlap.config import OverlapConfig
 from overlap.ngrams import ngram_hashes, normalize_words
 from overlap.sources import TEXT_COLUMN, eval_files, read_documents, split_files, units_of
+from shards.manifest import MANIFEST
 from webtext import fsio
 from webtext.stats import StageCounts, format_counts_table, write_stats_json
 
@@ -41,6 +43,20 @@ def _batches(items, size: int):
             batch = []
     if batch:
         yield batch
+
+
+def eval_sets(patterns: list[str], text_field: str) -> list[tuple[str, list[str], str]]:
+    """(name, files, text field) per eval set: a split folder of one of our datasets (DIR/<split>
+    next to DIR/manifest.json) is one set, like the paper's own-split column; any other file is
+    one set."""
+    sets = []
+    for pattern in patterns:
+        parent = os.path.dirname(os.path.normpath(pattern))
+        if os.path.isdir(pattern) and os.path.isfile(os.path.join(parent, MANIFEST)):
+            sets.append((pattern, split_files(parent, os.path.basename(os.path.normpath(pattern))), TEXT_COLUMN))
+        else:
+            sets += [(path, [path], text_field) for path in eval_files([pattern])]
+    return sets
 
 
 def _text_field(args, cfg: OverlapConfig) -> OverlapConfig:
@@ -79,11 +95,16 @@ def _distribution(fractions: list[float]) -> dict:
     }
 
 
-def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
-    """Share of one eval file's n-grams found in the filter, overall and per document."""
+def _documents(files: list[str], text_field: str):
+    for path in files:
+        yield from read_documents(path, text_field)
+
+
+def set_overlap(name: str, files: list[str], text_field: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
+    """Share of one eval set's n-grams found in the filter, overall and per document."""
     ngrams = found = docs = 0
     per_doc = []  # (fraction, found, ngrams, index, preview)
-    for batch in _batches(enumerate(read_documents(path, cfg.text_field)), BATCH_DOCS):
+    for batch in _batches(enumerate(_documents(files, text_field)), BATCH_DOCS):
         docs += len(batch)
         hashes = [ngram_hashes(normalize_words(text), bloom.n) for _, text in batch]
         for (index, text), hits in zip(batch, bloom.contains_each(hashes)):
@@ -92,12 +113,13 @@ def file_overlap(path: str, bloom: BloomFilter, cfg: OverlapConfig) -> dict:
                 found += int(hits.sum())
                 per_doc.append((float(hits.mean()), int(hits.sum()), len(hits), index, " ".join(text.split())[:160]))
     if docs == 0:
-        raise ValueError(f"{path}: no documents (empty eval file)")
+        raise ValueError(f"{name}: no documents (empty eval file)")
     if ngrams == 0:
-        raise ValueError(f"{path}: no document has {bloom.n} or more words, so no {bloom.n}-gram to look up")
-    top = sorted(per_doc, key=lambda d: (-d[0], -d[1], d[3]))[: cfg.top_docs]
+        raise ValueError(f"{name}: no document has {bloom.n} or more words, so no {bloom.n}-gram to look up")
+    top = sorted((d for d in per_doc if d[1]), key=lambda d: (-d[0], -d[1], d[3]))[: cfg.top_docs]
     return {
-        "file": path,
+        "file": name,
+        "files": files,
         "documents": docs,
         "documents_without_ngrams": docs - len(per_doc),
         "ngrams": ngrams,
@@ -119,11 +141,12 @@ def _markdown(report: dict) -> str:
         f"Filter: {f['n']}-grams of split `{f.get('split', '?')}` ({f['items']:,} n-grams, m={f['m']:,} bits, "
         f"k={f['k']}, false-positive rate {f.get('fp_rate')}); normalisation: {f['normalisation']}.",
         "",
-        "| eval file | documents | n-grams | found | % found |",
+        "| eval set | documents | n-grams | found | % found |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in report["files"]:
         lines.append(f"| {r['file']} | {r['documents']:,} | {r['ngrams']:,} | {r['found']:,} | {r['percent']:.2f} |")
+    lines += ["", f"Mean over eval sets: {report['mean_percent']:.2f}% of n-grams found."]
     for r in report["files"]:
         d = r["per_document"]
         lines += ["", f"## {r['file']}", "", "Documents by share of their n-grams found:", "",
@@ -144,10 +167,12 @@ def report(filter_path: str, eval_patterns: list[str], out_dir: str, cfg: Overla
     if bloom.n != cfg.n:
         raise ValueError(f"{filter_path} holds {bloom.n}-grams but overlap.n is {cfg.n}: "
                          f"rebuild the filter or pass --set overlap.n={bloom.n}")
-    files = eval_files(eval_patterns)
+    sets = eval_sets(eval_patterns, cfg.text_field)
+    files = [set_overlap(*s, bloom, cfg) for s in tqdm(sets, desc="eval sets", disable=None)]
     result = {
         "filter": bloom.header(),
-        "files": [file_overlap(path, bloom, cfg) for path in tqdm(files, desc="eval files", disable=None)],
+        "files": files,
+        "mean_percent": statistics.fmean(r["percent"] for r in files),  # GPT-2 Table 6's "average"
     }
     fsio.makedirs(out_dir)
     fsio.atomic_write_text(fsio.join(out_dir, REPORT_JSON), json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -169,6 +194,7 @@ def _report_cli(args, cfg) -> int:
     result = report(args.filter, args.against, out, _text_field(args, cfg.overlap))
     for r in result["files"]:
         print(f"{r['percent']:6.2f}%  {r['found']:>10,} / {r['ngrams']:<10,} {r['file']}")
+    print(f"{result['mean_percent']:6.2f}%  mean over {len(result['files'])} eval set(s)")
     print(f"report: {fsio.join(out, REPORT_MD)}")
     return 0
 
@@ -212,7 +238,7 @@ def add_cli(subparsers, common) -> None:
     p.add_argument("--out", metavar="DIR", help="report directory (default: FILTER.report)")
     text_field_arg(p)
     p.set_defaults(func=_report_cli)
-    p = sub.add_parser("decontaminate", parents=[common], help="drop training docs that overlap eval files",
+    p = sub.add_parser("decontaminate", parents=[common], help="copy a dataset without (or with cut) training docs that overlap eval files",
                        description="Copy a dataset (shards + manifest, as `webtext build` writes), dropping "
                                    "(overlap.decontaminate_mode=drop) or cutting the shared words out of "
                                    "(=cut) documents of overlap.decontaminate_splits with more than "

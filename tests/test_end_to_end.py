@@ -119,12 +119,20 @@ def _duplicate_groups() -> list[list[str]]:
     return groups
 
 
-def test_duplicates_removed_and_best_survivor_kept(built):
+def _assert_best_survivor_kept(built, groups):
     truth = _truth_by_route()
     kept = {route_key(u) for u in built["rows"]["url"]}
-    for group in _duplicate_groups():
+    for group in groups:
         best = min(group, key=lambda r: (-truth[r]["score"], truth[r]["first_created_utc"], truth[r]["url"]))
         assert [r for r in group if r in kept] == [best], f"duplicate group {group}: kept {kept & set(group)}"
+
+
+def test_exact_duplicates_removed_and_best_survivor_kept(built):
+    _assert_best_survivor_kept(built, [g for g in _duplicate_groups() if "mirror.test" in g[0]])
+
+
+def test_near_duplicates_removed_and_best_survivor_kept(built):
+    _assert_best_survivor_kept(built, [g for g in _duplicate_groups() if g[-1].startswith("syndicate.example")])
 
 
 def test_survivors_record_their_cluster(built):

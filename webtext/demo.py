@@ -3,13 +3,14 @@
 It runs exactly the commands a user would (`webtext harvest`, `crawl --replay`, `build`,
 `tokenizer train`, `tokenize`, `train`, `sample`), each in its own process with the same
 `--config`/`--set` arguments, plus the demo-scale overrides below, then prints one table of
-per-stage counts. The crawl goes through the replay server on 127.0.0.1: nothing leaves the
-machine.
+per-stage counts and the validation loss. The crawl goes through the replay server on
+127.0.0.1: nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -20,89 +21,121 @@ from webtext.stats import StageCounts, format_counts_table
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DUMP = REPO / "crawl" / "sample" / "reddit" / "RS_sample.zst"
 SAMPLE_WEB = REPO / "crawl" / "sample" / "web"
+DEMO_MARKER = ".webtext-demo"  # marks a folder the demo made, so a rerun may clear it
 
 # Sized so the whole demo takes a few minutes on 2 CPU cores; user --set arguments win.
 DEMO_OVERRIDES = [
     "crawl.download_timeout=2",  # the sample's slow page must time out quickly
     "crawl.retry_backoff_base=0.5",
+    "build.min_val_docs=5",  # a validation loss over more than one document
     "tokenizer.vocab_size=2048",
     "model.preset=tiny",
-    "train.batch_tokens=4096",
+    "train.batch_tokens=2048",
     "train.micro_batch_size=16",
     "train.max_steps=300",
     "train.warmup_steps=30",
     "train.learning_rate=3e-3",
     "train.min_lr=3e-4",
-    "train.eval_interval=100",
-    "train.eval_batches=8",
-    "train.checkpoint_interval=100",
-    "train.log_interval=20",
+    "train.eval_interval=50",
+    "train.eval_batches=4",
+    "train.checkpoint_interval=0",  # only the final checkpoint
+    "train.log_interval=50",
+    "train.num_threads=1",  # a 0.7M-parameter model gains little from threads, and loses a lot on a busy box
     "sample.max_tokens=60",
 ]
 DEMO_PROMPT = "The history of the"
 
+# (subfolder of --out, its stats file): where each stage writes its counts.
+STATS_FILES = [
+    ("urls", "harvest_stats.json"),
+    ("crawl", "crawl_stats.json"),
+    ("dataset", "build_stats.json"),
+    ("tokens", "tokenize_stats.json"),
+]
+STAGE_ORDER = ["harvest", "crawl", "read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near",
+               "write", "tokenize"]
 
-def _webtext(args: list[str], common: list[str]) -> None:
-    cmd = [sys.executable, "-m", "webtext", *args, *common]
-    print(f"\n$ webtext {' '.join(args)}", flush=True)
+
+def demo_steps(out: Path) -> list[tuple[str, list[str]]]:
+    """(what it does, webtext arguments) for every stage, in order."""
+    return [
+        ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", str(SAMPLE_DUMP), "--out", str(out / "urls")]),
+        ("crawl the URLs from the sample web served on 127.0.0.1",
+         ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(SAMPLE_WEB)]),
+        ("WARC -> extracted, filtered, deduplicated Parquet shards",
+         ["build", "--warc", str(out / "crawl"), "--out", str(out / "dataset")]),
+        ("learn a byte-level BPE vocabulary", ["tokenizer", "train", "--shards", str(out / "dataset"),
+                                               "--out", str(out / "tokenizer")]),
+        ("shards -> token shards", ["tokenize", "--shards", str(out / "dataset"), "--tokenizer",
+                                    str(out / "tokenizer"), "--out", str(out / "tokens")]),
+        ("train a tiny GPT-2", ["train", "--tokens", str(out / "tokens"), "--out", str(out / "run")]),
+        ("sample from it", ["sample", "--checkpoint", str(out / "run"), "--prompt", DEMO_PROMPT]),
+    ]
+
+
+def prepare_out(out: Path) -> None:
+    """Use an absent or empty folder, or clear one an earlier demo made; refuse anything else."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / DEMO_MARKER).exists():
+            raise ValueError(f"--out {out} is not empty and was not made by `webtext demo`; "
+                             "choose another folder or empty it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("made by `webtext demo`; a rerun clears this folder\n")
+
+
+def read_stage_counts(out: Path) -> dict[str, StageCounts]:
+    """Per-stage counts from the stats files the stages wrote, in pipeline order."""
+    counts: dict[str, StageCounts] = {}
+    for folder, name in STATS_FILES:
+        path = out / folder / name
+        if path.exists():
+            stages = json.loads(path.read_text())["stages"]
+            counts.update({stage: StageCounts.from_json(stage, c) for stage, c in stages.items()})
+    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    return dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def validation_losses(log_path: Path) -> list[tuple[int, float]]:
+    """(step, loss) of every validation record in a run's log.jsonl."""
+    if not log_path.exists():
+        return []
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    return [(r["step"], r["loss"]) for r in records if r.get("kind") == "val"]
+
+
+def _run_step(number: int, total: int, what: str, args: list[str], common: list[str]) -> None:
+    print(f"\n[{number}/{total}] {what}\n$ webtext {' '.join(args)}", flush=True)
     started = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run([sys.executable, "-m", "webtext", *args, *common], check=True)
     print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
-
-
-def _stage_counts(path: Path) -> dict[str, StageCounts]:
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text())
-    return {name: StageCounts.from_json(name, c) for name, c in data.get("stages", {}).items()}
 
 
 def run_demo(args, cfg) -> int:
     out = Path(args.out)
+    prepare_out(out)
     common = [f"--config={args.config}"] if args.config else []
     for override in DEMO_OVERRIDES + list(args.overrides):
         common += ["--set", override]
     started = time.perf_counter()
-    try:
-        _webtext(["harvest", "--dumps", str(SAMPLE_DUMP), "--out", str(out / "urls")], common)
-        _webtext(["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(SAMPLE_WEB)], common)
-        _webtext(["build", "--warc", str(out / "crawl"), "--out", str(out / "dataset")], common)
-        _webtext(["tokenizer", "train", "--shards", str(out / "dataset"), "--out", str(out / "tokenizer")], common)
-        _webtext(["tokenize", "--shards", str(out / "dataset"), "--tokenizer", str(out / "tokenizer"), "--out", str(out / "tokens")], common)
-        _webtext(["train", "--tokens", str(out / "tokens"), "--out", str(out / "run")], common)
-        _webtext(["sample", "--checkpoint", str(out / "run"), "--prompt", DEMO_PROMPT], common)
-    except subprocess.CalledProcessError as exc:
-        print(f"webtext demo: stage failed (exit {exc.returncode}): {' '.join(exc.cmd[3:5])}", file=sys.stderr)
-        return exc.returncode or 1
-    counts: dict[str, StageCounts] = {}
-    counts.update(_stage_counts(out / "urls" / "harvest_stats.json"))
-    counts.update(_stage_counts(out / "crawl" / "crawl_stats.json"))
-    manifest = out / "dataset" / "manifest.json"
-    if manifest.exists():
-        counts.update(_stage_counts_from_manifest(manifest))
+    steps = demo_steps(out)
+    for number, (what, step_args) in enumerate(steps, 1):
+        try:
+            _run_step(number, len(steps), what, step_args, common)
+        except subprocess.CalledProcessError as exc:
+            print(f"webtext demo: `webtext {step_args[0]}` failed (exit {exc.returncode}); "
+                  f"its output is above, its files under {out}/", file=sys.stderr)
+            return exc.returncode or 1
     print("\nPer-stage counts (records in / out / dropped by reason):")
-    print(format_counts_table(counts))
-    _print_training_summary(out / "run" / "log.jsonl")
-    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s; outputs under {out}/")
+    print(format_counts_table(read_stage_counts(out)))
+    losses = validation_losses(out / "run" / "log.jsonl")
+    if losses:
+        print("\nValidation loss: " + ", ".join(f"{loss:.2f} (step {step})" for step, loss in losses))
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s; outputs under {out}/ "
+          f"(dataset card: {out / 'dataset' / 'README.md'}, loss curve: {out / 'run' / 'loss.png'})")
     return 0
-
-
-def _stage_counts_from_manifest(path: Path) -> dict[str, StageCounts]:
-    data = json.loads(path.read_text())
-    stages = data.get("counts", data.get("stages", {}))
-    if "stages" in stages:
-        stages = stages["stages"]
-    return {name: StageCounts.from_json(name, c) for name, c in stages.items()}
-
-
-def _print_training_summary(log_path: Path) -> None:
-    if not log_path.exists():
-        return
-    vals = [json.loads(line) for line in log_path.read_text().splitlines() if '"val' in line]
-    if vals:
-        first, last = vals[0], vals[-1]
-        key = next(k for k in ("val_loss", "loss") if k in last)
-        print(f"\nValidation loss: {first[key]:.3f} (step {first.get('step')}) -> {last[key]:.3f} (step {last.get('step')})")
 
 
 def register(subparsers, common) -> None:
@@ -111,5 +144,6 @@ def register(subparsers, common) -> None:
         help="run every stage on the bundled offline sample (harvest, crawl, build, tokenize, train, sample)",
         description=__doc__,
     )
-    p.add_argument("--out", default="out/demo", help="work directory (default: out/demo)")
+    p.add_argument("--out", default="out/demo",
+                   help="work directory: absent, empty or made by an earlier demo (then cleared); default out/demo")
     p.set_defaults(func=run_demo)

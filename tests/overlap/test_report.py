@@ -60,22 +60,25 @@ def test_report_matches_brute_force(corpus, train_filter, tmp_path, capsys):
     assert [t["index"] for t in txt["top_documents"]] == [0, 1] and txt["top_documents"][0]["fraction"] == 1.0
     assert txt["per_document"]["buckets"]["100%"] == 1 and txt["per_document"]["buckets"]["(10, 50%]"] == 1
     assert txt["per_document"]["median"] == pytest.approx((1 + 8 / 33) / 2)
-    assert by_file["b.jsonl"]["found"] == 0  # 7 shared words make no 8-gram
+    assert by_file["b.jsonl"]["found"] == 0 and by_file["b.jsonl"]["top_documents"] == []  # 7 words: no 8-gram
+    assert report["mean_percent"] == pytest.approx(sum(r["percent"] for r in by_file.values()) / 3)
     markdown = (out / "overlap.md").read_text()
-    assert "| eval file |" in markdown and "Most overlapping documents" in markdown and "a.txt" in markdown
+    assert "| eval set |" in markdown and "Most overlapping documents" in markdown and "a.txt" in markdown
 
 
 def test_report_of_own_val_split_against_train(corpus, train_filter, tmp_path):
     """The paper's "overlap with own training split" column: val shards measured against train."""
     root, train_docs, _ = corpus
     assert main(["overlap", "report", "--filter", train_filter, "--against", str(root / "data" / "val"),
-                 "--out", str(tmp_path / "val")]) == 0
-    files = json.loads((tmp_path / "val" / "overlap.json").read_text())["files"]
-    val_docs = [t for f in files for t in read_documents(f["file"])]
+                 "--text-field", "question", "--out", str(tmp_path / "val")]) == 0  # the field is for eval files
+    report = json.loads((tmp_path / "val" / "overlap.json").read_text())
+    [val] = report["files"]  # the split folder is one eval set, read from both of its shards
+    assert val["file"] == str(root / "data" / "val") and len(val["files"]) == 2
+    val_docs = [t for f in val["files"] for t in read_documents(f)]
     train_set = {g for doc in train_docs for g in brute_ngrams(doc, 8)}
     grams = [g for doc in val_docs for g in brute_ngrams(doc, 8)]
-    assert sum(f["found"] for f in files) == sum(g in train_set for g in grams)
-    assert sum(f["documents"] for f in files) == 6
+    assert (val["documents"], val["ngrams"], val["found"]) == (6, len(grams), sum(g in train_set for g in grams))
+    assert report["mean_percent"] == val["percent"]
 
 
 def test_report_errors(corpus, train_filter, tmp_path, capsys):
