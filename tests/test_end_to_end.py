@@ -30,20 +30,23 @@ WEB = SAMPLE / "web"
 EXPECTED = json.loads((SAMPLE / "reddit" / "RS_sample.expected.json").read_text())
 ROUTES = json.loads((WEB / "routes.json").read_text())["routes"]
 
+# The crawl settings the sample's expected outcomes assume (crawl/sample/README.md).
+CRAWL_SETTINGS = ["--set", "crawl.download_timeout=2", "--set", "crawl.max_body_bytes=2000000",
+                  "--set", "crawl.retry_backoff_base=0.5"]
 # A Wikipedia mirror host declared as such for the build: its pages must go by final URL.
 MIRROR = "wikimirror.example"
 WIKI_DOMAINS = HarvestConfig().wikipedia_domains + [MIRROR]
-BUILD_SETTINGS = ["--set", f"harvest.wikipedia_domains={json.dumps(WIKI_DOMAINS)}"]
+BUILD_SETTINGS = ["--set", f"harvest.wikipedia_domains={json.dumps(WIKI_DOMAINS)}", "--set", "build.min_val_docs=4"]
 TRAIN_SETTINGS = [
     "--set", "tokenizer.vocab_size=512", "--set", "tokenizer.workers=1",
     "--set", "model.preset=tiny", "--set", "model.block_size=64",
-    "--set", "train.batch_tokens=2048", "--set", "train.micro_batch_size=16",
-    "--set", "train.max_steps=40", "--set", "train.warmup_steps=4",
-    "--set", "train.learning_rate=3e-3", "--set", "train.min_lr=3e-4",
-    "--set", "train.eval_interval=10", "--set", "train.eval_batches=4",
-    "--set", "train.checkpoint_interval=0", "--set", "train.log_interval=10",
+    "--set", "train.batch_tokens=2048", "--set", "train.micro_batch_size=32",
+    "--set", "train.max_steps=120", "--set", "train.warmup_steps=10",
+    "--set", "train.learning_rate=6e-3", "--set", "train.min_lr=6e-4",
+    "--set", "train.eval_interval=30", "--set", "train.eval_batches=4",
+    "--set", "train.checkpoint_interval=0", "--set", "train.log_interval=30",
     "--set", "train.peak_flops=1e12", "--set", "train.tensorboard=false",
-    "--set", "train.num_threads=2", "--set", "sample.max_tokens=30",
+    "--set", "train.num_threads=1", "--set", "sample.max_tokens=30",
 ]
 
 
@@ -72,8 +75,7 @@ def kind_of(url: str) -> str:
 def built(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("e2e")
     webtext("harvest", "--dumps", str(DUMP), "--out", str(out / "urls"))
-    webtext("crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(WEB),
-            "--set", "crawl.download_timeout=2", "--set", "crawl.retry_backoff_base=0.5")
+    webtext("crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(WEB), *CRAWL_SETTINGS)
     webtext("build", "--warc", str(out / "crawl"), "--out", str(out / "dataset"), *BUILD_SETTINGS)
     rows = pd.concat([pd.read_parquet(p) for p in sorted((out / "dataset").glob("*/*.parquet"))],
                      ignore_index=True)
@@ -160,9 +162,15 @@ def test_rejected_pages_are_gone(built, kind):
 def test_ordinary_articles_survive(built):
     kinds = list(built["kinds"].values())
     articles = sum(1 for u in EXPECTED["urls"].values() if u["page_kind"] == "article")
-    assert kinds.count("article") >= 0.9 * articles
+    assert kinds.count("article") >= 0.8 * articles
     assert set(built["rows"]["lang"]) == {"en"}
     assert (built["rows"]["n_words"] > 0).all()
+
+
+def test_every_harvested_url_gets_its_expected_crawl_outcome(built):
+    log = pd.read_parquet(built["out"] / "crawl" / "crawl_log")
+    expected = {u["url"]: u["expected_outcome"] for u in EXPECTED["urls"].values()}
+    assert dict(zip(log["url"], log["outcome"])) == expected
 
 
 def test_counts_reconcile_along_the_chain(built):
@@ -197,7 +205,7 @@ def test_verify_passes_and_pandas_reads_train(built):
 def test_training_lowers_val_loss_and_samples(trained):
     vals = [r["loss"] for r in trained["log"] if r["kind"] == "val"]
     assert len(vals) >= 3
-    assert vals[-1] < vals[0] - 0.5, vals
-    assert trained["log"][-1]["kind"] == "end" and trained["log"][-1]["step"] == 40
+    assert vals[-1] < vals[0] - 0.3, vals
+    assert trained["log"][-1]["kind"] == "end" and trained["log"][-1]["step"] == 120
     assert "The history of the" in trained["sample"]
     assert len(trained["sample"].split("The history of the", 1)[1].split()) >= 5

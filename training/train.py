@@ -426,8 +426,8 @@ class Trainer:
         logger = RunLogger(self.run_dir, self.step if self.resumed_from else None, tcfg.tensorboard) if main else None
         tokens_per_step = tcfg.batch_tokens
         flops_per_token = self.model.flops_per_token()
-        peak = tcfg.peak_flops or measure_gemm_flops(self.device, self.dtype) if main else 1.0
-        peak *= self.dist.world
+        peak = (tcfg.peak_flops or measure_gemm_flops(self.device, self.dtype)) if main else 1.0
+        peak *= self.dist.world  # MFU of the whole job: one peak per process
         if main:
             log.info("model %s: %.2fM parameters; %d x %d tokens x %d micro-steps x %d processes = %d tokens/step; "
                      "peak %.1f GFLOP/s%s", self.model_config, self.model.num_params() / 1e6,

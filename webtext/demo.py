@@ -27,6 +27,7 @@ DEMO_MARKER = ".webtext-demo"  # marks a folder the demo made, so a rerun may cl
 DEMO_OVERRIDES = [
     "crawl.download_timeout=2",  # the sample's slow page must time out quickly
     "crawl.retry_backoff_base=0.5",
+    "crawl.max_body_bytes=2000000",  # the sample's 3 MB pages count as too_large, as its README expects
     "build.min_val_docs=5",  # a validation loss over more than one document
     "tokenizer.vocab_size=2048",
     "model.preset=tiny",
