@@ -30,6 +30,7 @@ from scrapy.exceptions import (
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, error as txerror
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
@@ -178,14 +179,56 @@ class AddressGuardMiddleware:
 
 # -- politeness -------------------------------------------------------------------------------
 
+class _Unreachable:
+    """Stands in for the parser of a host whose robots.txt could not be fetched."""
+
+    def allowed(self, url, user_agent) -> bool:
+        return False
+
+    def crawl_delay(self, user_agent):
+        return None
+
+
 class RobotsMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt handling (cached per host) with a refusal of its own type."""
+    """Scrapy's robots.txt handling (cached per host) with a refusal of its own type.
+
+    Unlike Scrapy (which then allows everything), a robots.txt that answers 5xx or cannot be
+    fetched at all (timeout, connection error, after retries) disallows the whole host, as
+    RFC 9309 §2.3.1.4 asks; a 4xx still means "no rules".
+    """
+
+    async def robot_parser(self, request):
+        # Scrapy 2.19 hands one Deferred to every request that waits for a host's robots.txt;
+        # only the first waiter receives the parser, later ones get None (= allow all). The
+        # settled parser is stored in self._parsers, so read it from there.
+        parser = await super().robot_parser(request)
+        settled = self._parsers.get(urlparse_cached(request).netloc, parser)
+        return parser if isinstance(settled, defer.Deferred) else settled
 
     def process_request_2(self, rp, request):
+        if isinstance(rp, _Unreachable):
+            raise RobotsDisallowed("robots.txt unreachable (RFC 9309: treated as disallow-all)")
         try:
             super().process_request_2(rp, request)
         except IgnoreRequest as exc:
             raise RobotsDisallowed(str(exc)) from exc
+
+    async def _parse_robots(self, response, netloc, request):
+        if response.status >= 500:
+            self._settle(netloc, _Unreachable())
+            return
+        await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc, netloc):
+        if isinstance(exc, IgnoreRequest):  # refused by our own address policy: no robots rules
+            super()._robots_error(exc, netloc)
+        else:
+            self._settle(netloc, _Unreachable())
+
+    def _settle(self, netloc, parser) -> None:
+        waiting = self._parsers[netloc]
+        self._parsers[netloc] = parser
+        waiting.callback(parser)
 
 
 class CrawlDelay:

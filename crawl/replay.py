@@ -315,7 +315,7 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         if served_host not in replay.routes.robots:
             self._send_simple(502, f"unknown host {host!r}", error="unknown-host", send_body=send_body)
             return
-        if target == "/robots.txt":
+        if target == "/robots.txt" and replay.routes.lookup(host, target) is None:
             robots = replay.routes.robots[served_host]
             if robots is None:
                 self._send_simple(404, "no robots.txt", send_body=send_body)

@@ -27,13 +27,6 @@ STAGE_CLIS = {
 }
 
 
-class _QuietBeamImport(logging.Filter):
-    """Beam logs a warning about optional GCP client libraries on import; it is noise here."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
 def _common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="config file (default: pipelines.yaml of this checkout)")
@@ -73,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_QuietBeamImport())
     if not ("-v" in argv or "--verbose" in argv):
         logging.getLogger("apache_beam").setLevel(logging.WARNING)  # runner chatter, not progress
     command = next((a for a in argv if not a.startswith("-")), None)

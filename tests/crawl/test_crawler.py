@@ -51,6 +51,12 @@ def fault_web(web_dir):
         "news.example/to-private": {"status": 302, "headers": {"Location": "http://10.0.0.1/admin"}, "expect": "blocked_address"},
         **REDIRECT_CHAIN,
         "blog.example/post/1": {"body": "a.html", "expect": "ok"},
+        # RFC 9309: a robots.txt answering 5xx, or not at all, disallows the host; 404 allows it.
+        "down.example/robots.txt": {"status": 503},
+        "down.example/page.html": {"body": "a.html", "expect": "robots"},
+        "stuck.example/robots.txt": {"body": "a.html", "fault": {"kind": "slow", "seconds": 4}},
+        "stuck.example/page.html": {"body": "a.html", "expect": "robots"},
+        "open.example/page.html": {"body": "a.html", "expect": "ok"},
     }
     offsite = {
         "http://unknown-host.example/page": "dns",
@@ -58,7 +64,8 @@ def fault_web(web_dir):
         "http://169.254.169.254/latest/meta-data/": "blocked_address",
         "http://[fe80::1]/x": "blocked_address",
     }
-    hosts = {"news.example": {"robots": NEWS_ROBOTS}, "blog.example": {"robots": BLOG_ROBOTS}}
+    hosts = {"news.example": {"robots": NEWS_ROBOTS}, "blog.example": {"robots": BLOG_ROBOTS},
+             "down.example": {"robots": None}, "stuck.example": {"robots": None}, "open.example": {"robots": None}}
     return write_web(web_dir, hosts, routes, pages, offsite)
 
 
@@ -106,7 +113,7 @@ def check_warc_files_are_valid_and_ok_rows_point_at_their_records(out, rows):
     ok_rows = [r for r in rows if r["outcome"] == "ok"]
     responses = [r for r in records if r["type"] == "response"]
     requests = {r["headers"]["WARC-Record-ID"]: r for r in records if r["type"] == "request"}
-    assert len(responses) == len(ok_rows) == len(requests) == 6
+    assert len(responses) == len(ok_rows) == len(requests) == 7
     for row in ok_rows:
         record = by_position[(row["warc_file"], row["warc_offset"])]
         headers = record["headers"]
