@@ -180,7 +180,9 @@ def test_no_wikipedia_left_by_final_url(built):
     assert not any(is_wikipedia(u) for u in rows["url"])
     build = stages(built["out"] / "dataset" / "build_stats.json")
     mirrored = [u for u in EXPECTED["urls"].values() if u["page_kind"] == "wikipedia_mirror"]
-    assert build["wikipedia"]["dropped"] == {"wikipedia": len(mirrored)} and mirrored
+    redirected = [u for u in EXPECTED["urls"].values() if u["page_kind"] == "redirect_to_wikipedia"]
+    assert mirrored and redirected
+    assert build["wikipedia"]["dropped"] == {"wikipedia": len(mirrored) + len(redirected)}
 
 
 @pytest.mark.parametrize("kind", ["lang_de", "lang_fr", "lang_es", "idn_host", "bot_check", "paywall",

@@ -520,7 +520,7 @@ def add_cli(subparsers, common) -> None:
                     "model: sections of pipelines.yaml (--set train.max_steps=1000 ...). Multi-GPU/CPU: "
                     "launch with `torchrun --nproc_per_node=N -m webtext.cli train ...` (NCCL on CUDA, gloo "
                     "on CPU); only rank 0 writes logs and checkpoints. SIGINT/SIGTERM save a checkpoint "
-                    "and exit cleanly; --resume continues bit-exactly.",
+                    "and exit with status 130/143; --resume continues bit-exactly.",
     )
     p.add_argument("--tokens", required=True, metavar="DIR", help="token-shard directory (with manifest.json)")
     p.add_argument("--out", required=True, metavar="RUNDIR",
@@ -550,4 +550,6 @@ def run_cli(args, cfg) -> int:
         print(f"checkpoint {result.checkpoint}\nlog {result.run_dir / 'log.jsonl'}\nloss curve {result.run_dir / 'loss.png'}")
         if result.stopped_by not in ("max_steps", "until_step"):
             print(f"resume with: webtext train --tokens {args.tokens} --out {args.out} --resume")
+    if result.stopped_by in ("SIGINT", "SIGTERM"):  # checkpointed, but not finished: say so to scripts
+        return 128 + signal.Signals[result.stopped_by].value
     return 0

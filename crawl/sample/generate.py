@@ -537,7 +537,7 @@ def _add_page(web: Web, page: Page, kind: str, expect: str = "ok",
     web.routes[page.key] = {"body": file, "headers": headers or HTML_UTF8, "expect": expect}
 
 
-def _near_copy(blocks: list[Block], rng: random.Random, rate: float = 0.05) -> list[Block]:
+def _near_copy(blocks: list[Block], rng: random.Random, rate: float = 0.01) -> list[Block]:
     """Change ~`rate` of the words (synonyms), as syndication edits do."""
     out = []
     for kind, text in blocks:
@@ -626,7 +626,8 @@ def build_web(rng: random.Random) -> Web:
         web.routes[key] = dict(web.routes[page.key])
         web.pages[key] = page
         web.kinds[key] = "exact_duplicate"
-    # Near duplicates: syndicated copies with ~5% of words changed, in other chrome.
+    # Near duplicates: syndicated copies with ~1% of words changed, in other chrome (5-word
+    # shingle Jaccard ~0.9, above the default 0.8 threshold; 5% would give ~0.6).
     for page in [regular[k] for k in (1, 2, 4, 7)]:
         copy = article("syndicate.example", page.title, _near_copy(page.blocks, rng), page.date)
         copy.related = page.related
@@ -708,6 +709,9 @@ def _add_faults(web: Web, fault_src, article) -> None:
              "blocked_address", "redirect_private")
     redirect("faults.test/redirect/nowhere.html", 301, "http://no-such-host.example/story.html",
              "dns", "redirect_unknown_host")
+    # A link that only reaches Wikipedia after a redirect: crawled, then dropped by the build.
+    wiki = sorted(k for k, kind in kinds.items() if kind == "wikipedia" and k.startswith("en.wikipedia.org/"))
+    redirect("faults.test/go/encyclopedia.html", 301, "http://" + wiki[0], kind="redirect_to_wikipedia")
 
     def fault(key, spec, kind):
         routes[key] = spec

@@ -216,7 +216,7 @@ def test_duplicates_are_exact_or_near():
         a = _text((pages / routes[originals[0]]["body"]).read_bytes()).split()
         b = _text((pages / routes[key]["body"]).read_bytes()).split()
         changed = 1 - difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-        assert 0.02 < changed < 0.09, (key, changed)
+        assert 0.004 < changed < 0.06, (key, changed)  # ~1% on average; short copies vary
 
 
 def test_foreign_pages_are_in_their_language():
