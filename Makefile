@@ -18,11 +18,13 @@ WARC ?= $(OUT)/crawl
 SHARDS ?= $(OUT)/dataset
 TOKENS ?= $(OUT)/tokens
 ARGS ?=
+PIP_VERSION := 26.3
 
 .PHONY: setup demo test crawl harvest build-dataset train bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q pip==$(PIP_VERSION)  # older pips mis-resolve lxml[html-clean]
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
