@@ -1,6 +1,6 @@
 """Extraction: quality on the 990-page evaluation set, and pipeline speed against bare trafilatura.
 
-    .venv/bin/python -m bench.bench_extraction [--limit N] [--speed-pages N] [--skip-quality] [--skip-speed]
+    .venv/bin/python -m bench.bench_extraction [--limit N] [--speed-pages N] [--rounds N] [--skip-quality] [--skip-speed]
 
 Quality: every page of `../shared/data/extraction-eval/pages.tar.gz` (read from the archive in
 memory, never unpacked into the repo) is decoded with `extract.decode.decode_html` and run
@@ -12,10 +12,15 @@ false positive; micro-averaged P/R/F1. "raw HTML as text" checks the scorer agai
 published floor row. A paired bootstrap over pages gives a 95% interval of F1(ensemble) -
 F1(trafilatura), the measurement behind `extract.extractor`'s default.
 
-Speed, in this process, on the same pages: a bare loop of `trafilatura.extract(body)` (with
-the options we use) is the baseline; `ExtractPages` (decode, isolated extraction, language
-id, quality rules) in a real Beam DirectRunner pipeline with one worker (in_memory) and two
-(multi_processing) is timed from pipeline start to finish, startup included.
+Speed, in this process, on the same pages: the baseline is a bare loop doing the extraction
+work the pipeline does per page (`decode_html` + `trafilatura_extract`, i.e. trafilatura with
+our options); a loop of plain `trafilatura.extract(body)` is timed too, for reference.
+`ExtractPages` (decode, isolated extraction, language id, quality rules) runs in a real Beam
+pipeline (FnApiRunner via `webtext.beam.pipeline_options`) with one worker (in_memory) and two
+(multi_processing), timed from pipeline start to finish, startup included; a second run on
+the first half of the pages gives the steady rate without start-up. `--rounds N` repeats the
+whole comparison; every round is kept, with load average and CPU seconds, since the box may
+be shared.
 Skips cleanly when ../shared is absent.
 """
 
@@ -26,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import tarfile
 import tempfile
 import time
@@ -51,6 +57,7 @@ PUBLISHED = {  # the evaluation set's README, P / R / F1 on the same 990 pages
 }
 TARGET_F1 = 0.924
 TARGET_SPEED = {"in_memory x1": 0.9, "multi_processing x2": 1.8}
+RUNS = ["bare decode+trafilatura", "bare trafilatura.extract(bytes)", *TARGET_SPEED]
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -141,14 +148,39 @@ def _bootstrap_f1_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, s
     return [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]
 
 
-def _bare_trafilatura(paths: list[str]) -> float:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (extraction children, SDK workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed(run, *args) -> dict:
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    run(*args)
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": _cpu_seconds() - cpu}
+
+
+def _bare_trafilatura(paths: list[str]) -> None:
     import trafilatura
 
-    started = time.perf_counter()
     for path in paths:
         with open(path, "rb") as fh:
             trafilatura.extract(fh.read(), include_comments=False)
-    return time.perf_counter() - started
+
+
+def _bare_extraction(paths: list[str]) -> None:
+    """The per-page work of the extraction child, without isolation, Beam or filters."""
+    from extract.decode import DecodeError, decode_html
+    from extract.extractors import trafilatura_extract
+
+    cfg = ExtractConfig()
+    for path in paths:
+        with open(path, "rb") as fh:
+            try:
+                html, _ = decode_html(fh.read(), None)
+            except DecodeError:
+                continue
+            trafilatura_extract(html, None, cfg)
 
 
 def _read_page(path: str) -> dict:
@@ -156,42 +188,69 @@ def _read_page(path: str) -> dict:
         return {"url": None, "final_url": None, "body": fh.read(), "content_type": None, "path": path}
 
 
-def _pipeline(paths: list[str], mode: str, workers: int) -> float:
+def _pipeline(paths: list[str], mode: str, workers: int) -> None:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from extract import ExtractPages
+    from webtext.beam import pipeline_options
+    from webtext.config import BeamConfig
     from webtext.stats import collect_stage_counts
 
-    options = PipelineOptions([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"])
-    started = time.perf_counter()
+    options = pipeline_options(BeamConfig(direct_running_mode=mode, direct_num_workers=workers))
     with beam.Pipeline(options=options) as p:
         # Pages are read inside the pipeline, as from WARC files: beam.Create would pickle and
         # bz2-compress every body into the pipeline graph, which costs more than extraction.
         _ = (p | beam.Create(paths) | beam.Map(_read_page) | ExtractPages(ExtractConfig())
              | beam.combiners.Count.Globally())
-    elapsed = time.perf_counter() - started
     counts = collect_stage_counts(p.result)
     counts["extract"].check()
     counts["filter"].check()
     assert counts["extract"].records_in == len(paths)
-    return elapsed
 
 
-def measure_speed(pages: list[dict]) -> dict:
+def _speed_round(paths: list[str]) -> dict:
+    """Every run's pages/s as a ratio to the bare decode+trafilatura loop's, plus CPU seconds
+    (this process and its children) so that a loaded box can be told apart from a slow pipeline.
+
+    Pipelines pay a fixed start-up (SDK worker processes, extraction children); each one also
+    runs on the first half of the pages alone, and the difference of the two times gives its
+    steady pages/s on the second half, compared with the bare loop's time on that same half."""
+    half = len(paths) // 2
+    first, second = _timed(_bare_extraction, paths[:half]), _timed(_bare_extraction, paths[half:])
+    result = {"load_avg_before": os.getloadavg(),
+              "bare decode+trafilatura": {k: first[k] + second[k] for k in first},
+              "bare trafilatura.extract(bytes)": _timed(_bare_trafilatura, paths)}
+    for label, mode, workers in (("in_memory x1", "in_memory", 1), ("multi_processing x2", "multi_processing", 2)):
+        on_first_half = _timed(_pipeline, paths[:half], mode, workers)
+        result[label] = _timed(_pipeline, paths, mode, workers) | {"target": TARGET_SPEED[label]}
+        marginal = result[label]["seconds"] - on_first_half["seconds"]
+        result[label].update(steady_pages_per_s=(len(paths) - half) / marginal,
+                             steady_ratio=second["seconds"] / marginal)
+    baseline = result["bare decode+trafilatura"]["seconds"]
+    for label in RUNS:
+        result[label].update(pages_per_s=len(paths) / result[label]["seconds"],
+                             ratio=baseline / result[label]["seconds"],
+                             cpu_ms_per_page=1000 * result[label]["cpu_seconds"] / len(paths))
+    result["load_avg_after"] = os.getloadavg()
+    return result
+
+
+def measure_speed(pages: list[dict], rounds: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
         paths = []
         for i, page in enumerate(pages):
             paths.append(os.path.join(tmp, f"{i:05d}.html"))
             with open(paths[-1], "wb") as fh:
                 fh.write(page["body"])
-        baseline = _bare_trafilatura(paths)
-        result = {"pages": len(pages), "bare trafilatura": {"seconds": baseline, "pages_per_s": len(pages) / baseline}}
-        for label, mode, workers in (("in_memory x1", "in_memory", 1), ("multi_processing x2", "multi_processing", 2)):
-            seconds = _pipeline(paths, mode, workers)
-            result[label] = {"seconds": seconds, "pages_per_s": len(pages) / seconds, "ratio": baseline / seconds,
-                             "target": TARGET_SPEED[label]}
-    return result
+        _bare_extraction(paths[:5])  # imports and first-call set-up stay out of the baseline
+        runs = []
+        for _ in range(rounds):
+            runs.append(_speed_round(paths))
+            print_speed_round(runs[-1], len(paths))
+    return {"pages": len(pages), "rounds": runs,
+            "median_ratio": {label: float(np.median([r[label]["ratio"] for r in runs])) for label in TARGET_SPEED},
+            "median_steady_ratio": {label: float(np.median([r[label]["steady_ratio"] for r in runs]))
+                                    for label in TARGET_SPEED}}
 
 
 def print_quality(quality: dict, n_pages: int) -> None:
@@ -208,14 +267,16 @@ def print_quality(quality: dict, n_pages: int) -> None:
     print(f"F1(ensemble) - F1(trafilatura): 95% bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
 
 
-def print_speed(speed: dict) -> None:
-    print(f"\nSpeed on {speed['pages']} pages (ratio = pipeline pages/s over bare trafilatura pages/s):")
-    print(f"{'run':<36}{'seconds':>9}{'pages/s':>9}{'ratio':>8}{'target':>8}")
-    base = speed["bare trafilatura"]
-    print(f"{'bare trafilatura loop':<36}{base['seconds']:9.1f}{base['pages_per_s']:9.1f}{1.0:8.2f}")
-    for label in TARGET_SPEED:
-        s = speed[label]
-        print(f"{'ExtractPages ' + label:<36}{s['seconds']:9.1f}{s['pages_per_s']:9.1f}{s['ratio']:8.2f}{s['target']:8.1f}")
+def print_speed_round(run: dict, n_pages: int) -> None:
+    print(f"\nSpeed on {n_pages} pages, load average before/after "
+          f"{run['load_avg_before'][0]:.1f}/{run['load_avg_after'][0]:.1f} (ratio = pages/s over the bare "
+          f"decode+trafilatura loop's; steady = second half only, start-up excluded):")
+    print(f"{'run':<40}{'seconds':>9}{'pages/s':>9}{'ratio':>8}{'steady':>8}{'target':>8}{'cpu ms/page':>13}")
+    for label in RUNS:
+        r = run[label]
+        steady = f"{r['steady_ratio']:8.2f}{r['target']:8.1f}" if label in TARGET_SPEED else " " * 16
+        name = f"ExtractPages {label}" if label in TARGET_SPEED else f"{label} loop"
+        print(f"{name:<40}{r['seconds']:9.1f}{r['pages_per_s']:9.1f}{r['ratio']:8.2f}{steady}{r['cpu_ms_per_page']:13.0f}")
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -223,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--limit", type=int, default=None, help="quality on the first N pages only (by name)")
     parser.add_argument("--speed-pages", type=int, default=300, help="pages for the speed runs")
     parser.add_argument("--workers", type=int, default=2, help="processes for the quality run")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the speed comparison N times")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args(argv or [])
@@ -245,9 +307,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         result["quality"] = quality
         print_quality(quality, len(subset))
     if not args.skip_speed:
-        speed = measure_speed(pages[: args.speed_pages])
-        result["speed"] = speed
-        print_speed(speed)
+        result["speed"] = measure_speed(pages[: args.speed_pages], args.rounds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(str(RESULTS), json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")

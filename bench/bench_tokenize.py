@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=4000)
     parser.add_argument("--vocab", type=int, default=4096)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv or [])
     texts = synthetic_texts(args.docs)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     with tempfile.TemporaryDirectory() as tmp:

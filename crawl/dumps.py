@@ -146,7 +146,8 @@ def iter_line_batches(
                 elif partial:
                     first = b"".join(partial) + lines[0]
                     lines[0] = None if len(first) > max_line_bytes else first
-                lines = [line if line is None or len(line) <= max_line_bytes else None for line in lines]
+                if len(chunk) > max_line_bytes:  # otherwise no line of this chunk can be too long
+                    lines = [line if line is None or len(line) <= max_line_bytes else None for line in lines]
                 partial, partial_len, oversized = [], 0, False
                 yield lines
             if tail and not oversized:

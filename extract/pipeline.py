@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 
 from extract.config import ExtractConfig
 from extract.isolation import IsolatedExtractor
@@ -25,7 +26,12 @@ RAW_KEYS = ("body", "content_type")
 
 
 class ExtractDoFn(beam.DoFn):
-    """Raw page dict -> document dict; each DoFn instance owns one extraction child process."""
+    """Raw page dict -> document dict; each DoFn instance owns one extraction child process.
+
+    One page stays queued in the child while this process handles the previous result, so
+    extraction overlaps with Beam, language id and the filter stage. Documents come out in
+    input order, each in its own page's window; finish_bundle flushes the last page.
+    """
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
@@ -35,7 +41,11 @@ class ExtractDoFn(beam.DoFn):
         self.counter = StageCounter("extract")
         self._extractor = IsolatedExtractor(self.cfg)
 
-    def process(self, page: dict):
+    def start_bundle(self):
+        if self._extractor.in_flight:  # left over from a failed bundle that Beam will retry
+            self._extractor.close()
+
+    def process(self, page: dict, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         self.counter.seen()
         url = page.get("final_url") or page.get("url")
         body = page.get("body")
@@ -43,13 +53,22 @@ class ExtractDoFn(beam.DoFn):
             log.warning("extract: page %s has no bytes body (%s)", url, type(body).__name__)
             self.counter.dropped("decode_error")
             return
-        outcome = self._extractor(bytes(body), page.get("content_type"), url)
+        doc = {k: v for k, v in page.items() if k not in RAW_KEYS}
+        self._extractor.submit(bytes(body), page.get("content_type"), url, tag=(doc, url, timestamp, window))
+        if self._extractor.in_flight > 1:
+            yield from self._finish_oldest()
+
+    def finish_bundle(self):
+        while self._extractor.in_flight:
+            yield from self._finish_oldest()
+
+    def _finish_oldest(self):
+        (doc, url, timestamp, window), outcome = self._extractor.next_result()
         if outcome.status != "ok":
             if outcome.error:
                 log.info("extract: %s for %s: %s", outcome.status, url, outcome.error)
             self.counter.dropped(outcome.status)
             return
-        doc = {k: v for k, v in page.items() if k not in RAW_KEYS}
         text = outcome.extraction.text
         lang, confidence = identify(text, self.cfg)
         doc.update(
@@ -63,7 +82,7 @@ class ExtractDoFn(beam.DoFn):
             encoding=outcome.encoding,
         )
         self.counter.kept()
-        yield doc
+        yield WindowedValue(doc, timestamp, (window,))
 
     def teardown(self):
         if self._extractor is not None:

@@ -54,6 +54,53 @@ def model_config_from(cfg: ModelConfig, vocab_size: int | None = None) -> GPTCon
     return replace(PRESETS[cfg.preset], **overrides)
 
 
+class FusedCrossEntropy(torch.autograd.Function):
+    """Mean token cross-entropy whose backward reuses the forward's exp buffer.
+
+    `F.cross_entropy` over a 50257-way vocabulary writes four batch x vocab buffers per step
+    (logits, log-softmax, a zero-filled NLL gradient, the log-softmax gradient) and runs exp over
+    them twice. Here the forward keeps exp(logits - max) and its row sums, and the backward turns
+    that buffer in place into the gradient, softmax - one_hot: one buffer and one exp pass fewer,
+    less memory traffic and fewer fresh pages. Math in fp32 whatever the logits' dtype (bf16 under
+    autocast); targets equal to `ignore_index` add nothing to loss or gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, targets, ignore_index: int):
+        valid = targets != ignore_index
+        safe_targets = targets.masked_fill(~valid, 0).unsqueeze(1)
+        logits32 = logits.float()
+        row_max = logits32.amax(dim=1, keepdim=True)
+        exp = logits32.sub_(row_max) if logits32 is not logits else logits32 - row_max  # own copy: in place
+        target_logit = exp.gather(1, safe_targets).squeeze(1)  # shifted by row_max, like the lse below
+        exp.exp_()
+        row_sum = exp.sum(dim=1, keepdim=True)
+        count = valid.sum()
+        loss = ((row_sum.squeeze(1).log() - target_logit) * valid).sum() / count  # 0/0 = nan if none count
+        ctx.save_for_backward(exp, row_sum, safe_targets, valid, count)
+        ctx.logits_dtype = logits.dtype
+        ctx.consumed = False
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        if ctx.consumed:  # the saved buffer became the gradient the first time
+            raise RuntimeError("FusedCrossEntropy's backward reuses its saved buffer and can run only once "
+                               "(no retain_graph=True second pass)")
+        ctx.consumed = True
+        exp, row_sum, safe_targets, valid, count = ctx.saved_tensors
+        row_scale = (grad_loss / count * valid).unsqueeze(1)
+        grad = exp.mul_(row_scale / row_sum)  # softmax * scale
+        grad.scatter_add_(1, safe_targets, -row_scale)  # minus one_hot * scale
+        return grad.to(ctx.logits_dtype), None, None
+
+
+def cross_entropy(logits, targets, ignore_index: int = -1):
+    """Mean cross-entropy of (N, V) logits against (N,) targets, skipping `ignore_index`."""
+    return FusedCrossEntropy.apply(logits, targets, ignore_index)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -132,7 +179,7 @@ class GPT(nn.Module):
         logits = self.lm_head(self.transformer.ln_f(x))
         loss = None
         if targets is not None:  # targets of -1 are ignored (padding)
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+            loss = cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def num_params(self, non_embedding: bool = False) -> int:

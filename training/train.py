@@ -241,7 +241,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.param_groups(self.tcfg.weight_decay), lr=self.tcfg.learning_rate,
             betas=(self.tcfg.beta1, self.tcfg.beta2), eps=self.tcfg.eps,
-            **({"fused": True} if self.device.type == "cuda" else {}),
+            fused=True,  # one pass per tensor instead of ~8 elementwise ops, on CUDA and CPU alike
         )
         self.train_windows = TokenWindows(self.tokens_dir, self.tcfg.train_split, self.block_size, self.manifest)
         self.stream = ShuffledStream(self.train_windows, self.tcfg.seed)

@@ -1,5 +1,3 @@
-import sys
+from webtext.cli import run
 
-from webtext.cli import main
-
-sys.exit(main())
+run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from webtext import __version__, netguard
@@ -88,5 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """Process entry point: `main`, then exit without interpreter teardown.
+
+    Native thread pools of the libraries we load (Arrow, gRPC via Beam, torch) occasionally
+    abort the process while Python tears them down after a finished command ("terminate called
+    without an active exception"), turning a success into exit status 134. All our output is
+    written and closed by then, so flush what is buffered and leave directly.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -9,7 +9,7 @@ import pytest
 import zstandard
 
 from crawl.config import HarvestConfig
-from crawl.harvest import STATS_FILE, URL_SCHEMA, PostFilter, run_harvest
+from crawl.harvest import STATS_FILE, URL_SCHEMA, PostFilter, parse_record, run_harvest
 from crawl.urls import normalize, url_key
 from webtext.cli import main
 from webtext.config import ConfigError, load_config
@@ -275,25 +275,50 @@ def _all_dump_lines(shared_dir_or_none):
     return lines
 
 
-class NoPrecheck(PostFilter):
-    def precheck(self, line):
+def _json_only(line: bytes):
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
         return None
 
 
-@pytest.mark.parametrize("overrides", [{}, {"score_rule": "sum_per_url"}, {"drop_self_posts": False}])
-def test_precheck_gives_the_full_parse_reason(request, overrides):
+def test_orjson_parses_every_dump_line_as_json_does():
+    """orjson (with json as fallback) gives the values json gives on every real and sample line."""
     shared = REPO.parent / "shared"
-    lines = _all_dump_lines(shared if shared.is_dir() else None)
-    cfg = HarvestConfig(**overrides)
-    fast, full = PostFilter(cfg), NoPrecheck(cfg)
-    prechecked = 0
+    lines = [raw.strip() for raw in _all_dump_lines(shared if shared.is_dir() else None)]
+    assert len(lines) > 200
     for raw in lines:
-        quick = fast.precheck(raw.strip())
-        if quick:
-            prechecked += 1
-            assert quick == full.check(raw), raw[:200]
-        assert fast.check(raw) == full.check(raw)
-    assert prechecked > 0
+        assert parse_record(raw) == _json_only(raw), raw[:200]
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"id": "x", "url": "http://a.example/", "score": NaN, "created_utc": 1}', "bad_score"),
+    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": Infinity}', "bad_created_utc"),
+    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": -1e400}', "bad_created_utc"),
+    (b'{"id": "x", "url": "http://a.example/\\ud800", "score": 9, "created_utc": 1}', "bad_url"),
+    (b'\xef\xbb\xbf{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1}', "kept"),
+    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1, "t": "a\tb"}', "malformed_json"),
+    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1}\x1c', "malformed_json"),
+    (b'{"id": "x", "url": "http://a.example/\xed\xa0\x80", "score": 9, "created_utc": 1}', "bad_url"),
+    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1,}', "malformed_json"),
+    (b'{"a": ' * 2000 + b"1" + b"}" * 2000, "malformed_json"),  # deeper than orjson's limit
+])
+def test_values_orjson_rejects_get_the_json_decision(raw, reason):
+    assert check(raw) == reason
+
+
+@pytest.mark.parametrize("value, expected", [
+    (b"123456789012345678901234567890", 123456789012345677877719597056),  # orjson: a float
+    (b"-9223372036854775809", -9223372036854775808),
+    (b"9007199254740993", 9007199254740992),  # int(float(x)), as before, beyond 2**53
+    (b"9007199254740992", 9007199254740992),
+    (b'"12"', 12),
+    (b"12.9", 12),
+])
+def test_large_and_odd_numbers_keep_their_int_float_meaning(value, expected):
+    raw = b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": ' + value + b"}"
+    key, post = PostFilter(HarvestConfig()).check(raw)
+    assert post[2] == expected
 
 
 # -- the real Pushshift dumps -----------------------------------------------------------------
@@ -407,3 +432,23 @@ def test_sample_date_window_matches_the_ground_truth(sample_truth):
         (SAMPLE_DIR / "RS_sample.zst").read_bytes()).read()
     kept = {r[0] for r in map(rules.check, data.split(b"\n")[:-1]) if not isinstance(r, str)}
     assert kept == set(sample_truth["url_keys_with_date_window"])
+
+
+def test_cyclic_gc_is_paused_only_while_filtering():
+    import gc
+
+    from crawl.harvest import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(KeyError):
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+            raise KeyError("a failing batch")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is left alone
+    finally:
+        gc.enable()

@@ -1,5 +1,7 @@
 """URL normalisation, dedup keys and host rules (crawl/urls.py) as table tests."""
 
+from pathlib import Path
+
 import pytest
 
 from crawl.config import HarvestConfig
@@ -13,6 +15,8 @@ from crawl.urls import (
     normalize,
     url_key,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -153,3 +157,80 @@ def test_host_in_matches_subdomains_only():
 ])
 def test_extension_of(url, ext):
     assert extension_of(url) == ext
+
+
+# -- shortcuts past w3lib / urlsplit must give exactly what those give -----------------------
+
+def _dump_urls(shared_dir_or_none) -> set[str]:
+    import lzma
+
+    import orjson
+    import zstandard
+
+    data = [zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(
+        (REPO / "crawl" / "sample" / "reddit" / "RS_sample.zst").read_bytes()).read()]
+    if shared_dir_or_none is not None:
+        for name in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz"):
+            path = shared_dir_or_none / "data" / "reddit" / name
+            if path.exists():
+                data.append(lzma.decompress(path.read_bytes()))
+    found = set()
+    for line in b"\n".join(data).split(b"\n"):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("url"), str):
+            found.add(record["url"].strip())
+    return found
+
+
+def _edge_urls() -> set[str]:
+    hosts = ["a.example", "A.example", "www.b.example", "xn--bcher-kva.example", "a..example", ".a.example",
+             "a.example.", "a" * 64 + ".example", "-a.example", "1.2.3.4", "a_b.example", "a.example:80",
+             "a.example:8080", "u@a.example", "[::1]", ""]
+    paths = ["", "/", "/a/b.html", "//x", "/./a", "/../a", "/a/.", "/a/..", "/a/.b", "/a~b", "/%41", "/a b",
+             "/é", "/a;b", "/a+b", "/A/B", "/.", "/..", "/a//b/", "/a\tb"]
+    queries = ["", "?", "?a=1", "?b=1&a=2", "?a=2&a=1", "?a", "?a=", "?a=1&b", "?a-b=1&a=1", "?a=1&a-b=1",
+               "?a=~", "?a=1&&b=2", "?a=%20", "?a=b=c", "?A=1&a=1", "?_=1&a=1", "?a=+", "#f", "?a=1#f"]
+    return {f"{scheme}://{h}{p}{q}" for scheme in ("http", "https", "HTTP") for h in hosts for p in paths
+            for q in queries}
+
+
+@pytest.fixture(scope="module")
+def many_urls() -> list[str]:
+    shared = REPO.parent / "shared"
+    return sorted(_dump_urls(shared if shared.is_dir() else None) | _edge_urls())
+
+
+def test_canonical_shortcut_equals_canonicalize_url(many_urls):
+    from w3lib.url import canonicalize_url
+
+    from crawl.urls import _ALREADY_CANONICAL, _canonical
+
+    shortcut = 0
+    for url in many_urls:
+        shortcut += _ALREADY_CANONICAL.fullmatch(url) is not None
+        try:
+            expected = canonicalize_url(url)
+        except (ValueError, UnicodeError) as exc:
+            expected = type(exc)
+        try:
+            got = _canonical(url)
+        except (ValueError, UnicodeError) as exc:
+            got = type(exc)
+        assert got == expected, url
+    assert shortcut > 1000  # the shortcut is taken, not just always skipped
+
+
+def test_host_shortcut_equals_urlsplit(many_urls):
+    from urllib.parse import urlsplit
+
+    from crawl.urls import host_of
+
+    for url in many_urls + ["http://a.example\t/x", "http://a.ex\nample/", " http://A.example./x "]:
+        try:
+            expected = (urlsplit(url.strip()).hostname or "").rstrip(".")
+        except ValueError:
+            expected = ""
+        assert host_of(url) == expected, url

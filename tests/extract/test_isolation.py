@@ -1,6 +1,8 @@
 import os
 import time
 
+import pytest
+
 from extract.config import ExtractConfig
 from extract.isolation import IsolatedExtractor
 
@@ -30,3 +32,39 @@ def test_child_that_dies_is_an_extract_error_and_is_replaced(pages, cfg):
         isolated._proc.wait()
         assert isolated(pages["article_en"], None, None).status == "extract_error"
         assert isolated(pages["article_en"], None, None).status == "ok"
+
+
+def test_queued_pages_come_back_in_order_after_timeouts(pages):
+    """Pages queued behind hung ones go to a fresh child; a busy child never blocks `submit`
+    even for pages larger than the pipe."""
+    cfg = ExtractConfig(timeout_seconds=1.0)
+    with IsolatedExtractor(cfg) as isolated:
+        isolated(pages["article_en"], None, None)  # child started and warm
+        started = time.monotonic()
+        for tag, body in (("slow1", slow_page()), ("slow2", slow_page()), ("en", pages["article_en"]),
+                          ("bot", pages["bot_check"])):
+            isolated.submit(body, "text/html", None, tag=tag)
+        assert time.monotonic() - started < 1  # 3 MB queued while the child is busy: no blocking
+        results = [isolated.next_result() for _ in range(4)]
+        assert [tag for tag, _ in results] == ["slow1", "slow2", "en", "bot"]
+        assert [o.status for _, o in results] == ["extract_timeout", "extract_timeout", "ok", "ok"]
+        assert "river otters" in results[2][1].extraction.text
+        assert isolated.in_flight == 0
+
+
+def test_child_dying_with_pages_queued_blames_only_the_page_it_was_on(pages, cfg):
+    with IsolatedExtractor(cfg) as isolated:
+        isolated.submit(slow_page(), None, None, tag="slow")
+        isolated.submit(pages["article_en"], None, None, tag="en")
+        isolated._proc.kill()
+        tag, outcome = isolated.next_result()
+        assert (tag, outcome.status) == ("slow", "extract_error") and "died" in outcome.error
+        tag, outcome = isolated.next_result()
+        assert (tag, outcome.status) == ("en", "ok")
+
+
+def test_synchronous_call_with_pages_in_flight_is_refused(pages, cfg):
+    with IsolatedExtractor(cfg) as isolated:
+        isolated.submit(pages["article_en"], None, None)
+        with pytest.raises(RuntimeError, match="in flight"):
+            isolated(pages["article_en"], None, None)

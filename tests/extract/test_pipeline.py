@@ -59,3 +59,26 @@ def test_extract_pages_counts_reconcile(mode, pages):
     assert extract.dropped == {"decode_error": 2, "no_text": 1, "extract_timeout": 1}
     assert filt.records_in == extract.records_out
     assert filt.dropped == {"lang_de": 1, "bot_check": 1} and filt.records_out == 2
+
+
+def test_documents_keep_their_pages_window_and_order(pages):
+    """Documents emitted for an earlier page (or in finish_bundle) stay in that page's window."""
+    from apache_beam.transforms import window
+
+    def page(i):
+        return {"url": f"http://site.example/{i}", "final_url": None, "body": pages["article_en"],
+                "content_type": None}
+
+    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+        found = (
+            p
+            | beam.Create([window.TimestampedValue(page(i), 100 * i) for i in range(3)])
+            | beam.WindowInto(window.FixedWindows(10))
+            | ExtractPages(ExtractConfig())
+            | beam.Map(lambda d, w=beam.DoFn.WindowParam: (d["url"], int(w.start)))
+        )
+        assert_that(found, _in_own_windows)
+
+
+def _in_own_windows(got):
+    assert sorted(got) == [(f"http://site.example/{i}", 100 * i) for i in range(3)], sorted(got)
