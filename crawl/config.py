@@ -3,6 +3,7 @@
 import ipaddress
 from datetime import datetime, timezone
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -114,9 +115,14 @@ class CrawlConfig(Section):
     allow_loopback: bool = False  # private/link-local/reserved ranges stay refused regardless
     static_hosts: dict[str, str] = {}  # host -> IP, consulted before DNS (like /etc/hosts)
     resolve_dns: bool = True  # false: only static_hosts resolve, any other name is `dns`
-    proxy: str | None = None  # HTTP proxy for every request, e.g. "http://127.0.0.1:8080"
+    proxy: str | None = None  # HTTP proxy for every request, e.g. "http://127.0.0.1:8080"; env proxies are ignored
+    # Event loop under Scrapy: Twisted's epoll reactor costs less CPU per page than asyncio's.
+    reactor: Literal["epoll", "asyncio"] = "epoll"
     # Output.
     warc_max_bytes: int = Field(1024**3, gt=0)  # rotate WARC files at this size
+    # zlib level of each record's gzip member. Measured on 300 HTML pages of 67 KB: level 1
+    # costs 0.44x the CPU of 6 for 18% larger output; 9 (what warcio writes) 3.7x the CPU of 1.
+    warc_gzip_level: int = Field(1, ge=0, le=9)
     log_flush_rows: int = Field(10_000, ge=1)  # checkpoint the crawl log every N rows ...
     log_flush_seconds: float = Field(30.0, gt=0)  # ... or every N seconds
 
@@ -126,6 +132,19 @@ class CrawlConfig(Section):
         for host, ip in value.items():
             ipaddress.ip_address(ip)  # ValueError names the bad address
         return {host.lower().rstrip("."): ip for host, ip in value.items()}
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_is_a_plain_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(f"proxy must look like http://host:port, got {value!r}")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL are not supported (use an unauthenticated proxy)")
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+        return value
 
     @field_validator("html_content_types", "sniff_content_types")
     @classmethod

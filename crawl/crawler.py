@@ -33,14 +33,26 @@ def user_agent(cfg: CrawlConfig) -> str:
     return f"{cfg.user_agent} (+{cfg.contact})"
 
 
-def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=frozenset()) -> dict:
-    """Scrapy settings from the `crawl` config: our components replace their Scrapy bases.
+_REACTORS = {
+    "epoll": "twisted.internet.epollreactor.EPollReactor",
+    "asyncio": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+}
 
+
+def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=frozenset()) -> dict:
+    """Scrapy settings from the `crawl` config.
+
+    The component lists are complete (they replace Scrapy's *_BASE lists): every component
+    costs CPU on every page, so only those the crawl needs run. Left out on purpose: cookies,
+    referer, HTTP auth, environment proxies (`crawl.proxy` is the only proxy), meta refresh,
+    HTTP cache, the offsite/depth/URL-length filters (we follow no links, and nothing may drop a
+    start request silently), HttpErrorMiddleware (every status reaches the callback), the
+    start-request marker, stats, telnet, memory usage, log stats and feed export.
     `loopback_hosts` may resolve to loopback even when allow_loopback is off (the replay's hosts).
     """
-    base = "scrapy.downloadermiddlewares."
     return {
         "BOT_NAME": "webtext",
+        "TWISTED_REACTOR": _REACTORS[cfg.reactor],
         "USER_AGENT": user_agent(cfg),
         "ROBOTSTXT_OBEY": cfg.obey_robots,
         "ROBOTSTXT_USER_AGENT": cfg.user_agent.split("/")[0],
@@ -56,44 +68,43 @@ def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=froz
         "AUTOTHROTTLE_MAX_DELAY": cfg.autothrottle_max_delay,
         "RETRY_TIMES": cfg.retry_times,
         "RETRY_HTTP_CODES": cfg.retry_http_codes,
-        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",  # giving up is an outcome in the crawl log
         "REDIRECT_MAX_TIMES": cfg.max_redirects,
-        "METAREFRESH_ENABLED": False,
-        # Callbacks yield nothing; Scrapy 2.19 starts CONCURRENT_ITEMS asyncio tasks per
-        # callback regardless, which at the default (100) dominated the crawler's CPU.
+        # Callbacks yield nothing; Scrapy 2.19 starts CONCURRENT_ITEMS tasks per callback
+        # regardless, which at the default (100) dominated the crawler's CPU.
         "CONCURRENT_ITEMS": 1,
-        "COOKIES_ENABLED": False,
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        # First in, first out (per host and priority): URL-table order, with redirect hops
+        # first (REDIRECT_PRIORITY_ADJUST) and retries last, without a start-request queue.
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+        "DOWNLOAD_HANDLERS_BASE": {"http": "crawl.middlewares.ProxyPoolDownloadHandler",
+                                   "https": "crawl.middlewares.ProxyPoolDownloadHandler"},
+        "LOG_FORMATTER": "scrapy.logformatter.LogFormatter" if verbose else "crawl.middlewares.QuietLogFormatter",
+        "STATS_CLASS": "scrapy.statscollectors.DummyStatsCollector",
         "TWISTED_DNS_RESOLVER": "crawl.middlewares.GuardedResolver",
         "DNSCACHE_ENABLED": True,
         "REACTOR_THREADPOOL_MAXSIZE": 20,
         "TELNETCONSOLE_ENABLED": False,
-        "LOGSTATS_INTERVAL": 0,
         "LOG_LEVEL": "DEBUG" if verbose else "WARNING",
         "LOG_INSTALL_ROOT_HANDLER": False,
-        # Every status reaches the callback (no HttpErrorMiddleware), and nothing may drop a
-        # start request silently (no UrlLengthMiddleware); no depth/offsite: we follow no links.
-        "SPIDER_MIDDLEWARES": {
-            "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": None,
-            "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
-            "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
-            "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
-        },
-        "DOWNLOADER_MIDDLEWARES": {
-            base + "offsite.OffsiteMiddleware": None,
-            base + "httpauth.HttpAuthMiddleware": None,
-            "crawl.middlewares.AddressGuardMiddleware": 60,
-            base + "robotstxt.RobotsTxtMiddleware": None,
+        # No spider middleware at all: every start request and every callback would pass
+        # through each one; the FIFO queue above does the start-request marker's job.
+        "SPIDER_MIDDLEWARES_BASE": {},
+        "DOWNLOADER_MIDDLEWARES_BASE": {
+            "crawl.middlewares.AddressGuardMiddleware": 60,  # first: nothing reaches a refused host
             "crawl.middlewares.RobotsMiddleware": 100,
-            base + "retry.RetryMiddleware": None,
+            "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": 350,
+            "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": 400,
+            "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,
             "crawl.middlewares.BackoffRetryMiddleware": 550,
-            base + "httpcompression.HttpCompressionMiddleware": None,
             "crawl.middlewares.BoundedDecompressionMiddleware": 590,
-            base + "redirect.RedirectMiddleware": None,
             "crawl.middlewares.ChainRedirectMiddleware": 600,
         },
-        "EXTENSIONS": {"crawl.middlewares.CrawlDelay": 10},
+        "EXTENSIONS_BASE": {
+            "scrapy.extensions.throttle.AutoThrottle": 0,
+            "crawl.middlewares.CrawlDelay": 10,  # after AutoThrottle: re-applies its floor
+        },
         # Our own settings, read by the components above.
         "WEBTEXT_ALLOW_LOOPBACK": cfg.allow_loopback,
         "WEBTEXT_LOOPBACK_HOSTS": sorted(loopback_hosts),
@@ -142,27 +153,23 @@ def recover(out: str, shard: Shard):
     return state
 
 
-class _ScrapyLevelFilter(logging.Filter):
-    def __init__(self, level: str):
-        super().__init__()
-        self.level = logging.getLevelName(level)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("scrapy") or record.levelno >= self.level
-
-
 def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
     """Run the spider to completion in this process (the Twisted reactor starts once)."""
     from scrapy.crawler import CrawlerProcess
 
     from crawl.spider import UrlTableSpider
 
-    # Scrapy logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER off), and it resets its
-    # loggers to DEBUG while starting, so its level is enforced on those handlers instead.
-    level_filter = _ScrapyLevelFilter(settings["LOG_LEVEL"])
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(level_filter)
-    process = CrawlerProcess(settings)
+    # Scrapy logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER off). Creating the
+    # process sets its loggers to DEBUG and logs versions at INFO, so those lines are held back
+    # while it is created, and the level is set on its logger afterwards (where a filtered
+    # message costs nothing, rather than a LogRecord per page).
+    level = logging.getLevelName(settings["LOG_LEVEL"])
+    logging.disable(level - 1)
+    try:
+        process = CrawlerProcess(settings)
+    finally:
+        logging.disable(logging.NOTSET)
+    logging.getLogger("scrapy").setLevel(level)
     process.crawl(UrlTableSpider, **spider_kwargs)
     process.start()
 
@@ -211,7 +218,7 @@ def _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress) -> 
             cfg, loopback_hosts = replay_config(cfg, server), server.hosts
         warc = WarcWriter(os.path.join(out, "warc"), prefix, cfg.warc_max_bytes,
                           {"operator": cfg.contact, "http-header-user-agent": user_agent(cfg),
-                           "robots": "obey" if cfg.obey_robots else "ignore"})
+                           "robots": "obey" if cfg.obey_robots else "ignore"}, cfg.warc_gzip_level)
         recorder = Recorder(warc, CrawlLogWriter(os.path.join(out, "crawl_log"), prefix), len(pending),
                             cfg.log_flush_rows, cfg.log_flush_seconds, progress)
         run_scrapy(scrapy_settings(cfg, verbose, loopback_hosts), {

@@ -29,7 +29,9 @@ Speed: every line is parsed with orjson (json as its fallback, see `parse_record
 judged on the parsed dict. A raw-bytes pre-check for the common drops used to skip the parse,
 but with orjson the byte scans it needs cost more than the parse they save. Kept URLs that are
 already in canonical form skip w3lib (crawl/urls.py), counters are incremented once per chunk
-or merge bucket, and rows reach Parquet as columns of tuples.
+or merge bucket, and each merge bucket's rows travel to the writer as one Arrow IPC blob,
+which the writer sorts in Arrow (`python -m bench.bench_harvest`: 66k records per CPU-second
+on a 1M-record dump).
 """
 
 from __future__ import annotations

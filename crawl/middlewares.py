@@ -6,7 +6,6 @@ reaches the spider into one crawl-log outcome without parsing messages.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import random
 import time
@@ -14,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from scrapy import signals
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
@@ -27,8 +27,11 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
+from scrapy.logformatter import LogFormatter
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from scrapy.utils.asyncio import sleep
+from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, error as txerror
@@ -144,36 +147,70 @@ class AddressGuardMiddleware:
 
     Runs first in the chain, so refused and unresolvable hosts never get a robots.txt
     request either. Redirects come back through the scheduler, so every hop is checked.
-    Also routes requests through the configured proxy (the offline replay server).
+    The verdict is kept per host (as long as the resolver keeps its answer), so the pages of
+    a host after its first cost a dictionary lookup. Also routes requests through the
+    configured proxy (the offline replay server).
     """
 
     def __init__(self, crawler):
         self.crawler = crawler
         self.allow_loopback = crawler.settings.getbool("WEBTEXT_ALLOW_LOOPBACK")
         self.proxy = crawler.settings.get("WEBTEXT_PROXY")
+        # host -> None (may be fetched) or the refusal (class, message); lookup failures that
+        # may be transient are not kept.
+        self.verdicts = LocalCache(limit=crawler.settings.getint("DNSCACHE_SIZE"))
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
     async def process_request(self, request):
-        host = urlsplit(request.url).hostname or ""
+        host = urlparse_cached(request).hostname or ""
+        if host not in self.verdicts:
+            self.verdicts[host] = await self._verdict(host)
+        refusal = self.verdicts[host]
+        if refusal is not None:
+            kind, message = refusal
+            raise kind(message)
+        if self.proxy:
+            request.meta["proxy"] = self.proxy
+        return None
+
+    async def _verdict(self, host: str) -> tuple[type[CrawlRefusal], str] | None:
         literal = ip_literal(host)
         if literal:
             reason = address_refusal(literal, self.allow_loopback)
-            if reason:
-                raise BlockedAddress(f"{host}: {reason}")
-        else:
-            from twisted.internet import reactor  # not at import time: Scrapy installs the reactor
+            return (BlockedAddress, f"{host}: {reason}") if reason else None
+        from twisted.internet import reactor  # not at import time: Scrapy installs the reactor
 
-            try:
-                await maybe_deferred_to_future(reactor.resolve(host))
-            except CrawlRefusal:
-                raise
-            except Exception as exc:
-                raise UnresolvableHost(f"{host}: {exc}") from exc
-        if self.proxy:
-            request.meta["proxy"] = self.proxy
+        try:
+            await maybe_deferred_to_future(reactor.resolve(host))
+        except CrawlRefusal as exc:
+            return type(exc), str(exc)
+        except Exception as exc:
+            raise UnresolvableHost(f"{host}: {exc}") from exc
+        return None
+
+
+class ProxyPoolDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP/1.1 download handler with keep-alive sized for a proxy.
+
+    Scrapy keeps CONCURRENT_REQUESTS_PER_DOMAIN idle connections per destination; through a
+    proxy every request has the same destination (the proxy), so most requests would open and
+    close a connection of their own. With a proxy, the pool keeps one per concurrent request.
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        if crawler.settings.get("WEBTEXT_PROXY"):
+            self._pool.maxPersistentPerHost = crawler.settings.getint("CONCURRENT_REQUESTS")
+
+
+class QuietLogFormatter(LogFormatter):
+    """Skips Scrapy's per-page "Crawled (200) ..." debug line without building it: every
+    page's outcome is in the crawl log (`-v` uses Scrapy's own formatter)."""
+
+    def crawled(self, request, response, spider):
         return None
 
 
@@ -234,7 +271,8 @@ class RobotsMiddleware(RobotsTxtMiddleware):
 class CrawlDelay:
     """Extension: honour robots.txt Crawl-delay (capped) as a floor on the host's delay.
 
-    Connected after AutoThrottle, so the floor is re-applied after every adjustment.
+    Connected after AutoThrottle, so the floor is re-applied after every adjustment; the
+    per-response hook is connected only once some host asks for a delay.
     """
 
     def __init__(self, crawler):
@@ -243,7 +281,6 @@ class CrawlDelay:
         self.max_delay = crawler.settings.getfloat("WEBTEXT_MAX_CRAWL_DELAY")
         self.floors: dict[str, float] = {}
         crawler.signals.connect(self._robots_parsed, signal=signals.robots_parsed)
-        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -253,6 +290,8 @@ class CrawlDelay:
         delay = getattr(robotparser, "rp", None) and robotparser.rp.crawl_delay(self.user_agent)
         if not delay:
             return
+        if not self.floors:
+            self.crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
         key = self.crawler.engine.downloader.get_slot_key(request)
         self.floors[key] = min(float(delay), self.max_delay)
         self._apply(key)
@@ -289,7 +328,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry(request, f"HTTP {response.status}")
         if retry is None:
             return response
-        await asyncio.sleep(wait)
+        await sleep(wait)
         return retry
 
     async def process_exception(self, request, exception):
@@ -297,7 +336,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return None
         retry = self._retry(request, exception)
         if retry is not None:
-            await asyncio.sleep(self._delay(request, None))
+            await sleep(self._delay(request, None))
         return retry
 
     def _delay(self, request, asked: float | None) -> float | None:
@@ -324,7 +363,17 @@ def retry_after(value: bytes | None) -> float | None:
 # -- redirects and size limits ---------------------------------------------------------------
 
 class ChainRedirectMiddleware(RedirectMiddleware):
-    """Redirects with loop detection; every hop is a new request that bypasses the dupefilter."""
+    """Redirects with loop detection; every hop is a new request that bypasses the dupefilter.
+
+    A hop carries no Referer, as a browser's would not: the start request had none, and a
+    redirect keeps the referrer of the request it answers.
+    """
+
+    def handle_referer(self, request, response):
+        request.headers.pop("Referer", None)
+
+    def _engine_started(self):
+        """Scrapy warns here that RefererMiddleware is off; handle_referer above replaces it."""
 
     def _redirect(self, redirected, request, reason):
         chain = [*request.meta.get("redirect_urls", []), request.url]

@@ -231,6 +231,7 @@ class ReplayServer:
         self.routes = load_routes(self.web_dir)
         self.hosts = self.routes.hosts
         self.request_log: list[tuple[str, str]] = []  # (method, absolute URL); appended under a lock
+        self.connections = 0  # client connections accepted (keep-alive reuses one for many requests)
         self._lock = threading.Lock()
         self._hits: dict[str, int] = {}
         self.stopping = threading.Event()
@@ -255,10 +256,15 @@ class ReplayServer:
         self._httpd.server_close()
 
     def reset(self) -> None:
-        """Forget per-route fault state (fail_first counters) and the request log."""
+        """Forget per-route fault state (fail_first counters), the request log and connections."""
         with self._lock:
             self._hits.clear()
             self.request_log.clear()
+            self.connections = 0
+
+    def count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def log_request(self, method: str, url: str) -> None:
         with self._lock:
@@ -280,6 +286,10 @@ class _ReplayHandler(BaseHTTPRequestHandler):
     @property
     def replay(self) -> ReplayServer:
         return self.server.replay
+
+    def setup(self):
+        super().setup()
+        self.replay.count_connection()
 
     def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
         log.debug("%s " + format, self.address_string(), *args)

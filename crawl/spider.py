@@ -7,7 +7,6 @@ exception), and both hand a single outcome to the `Recorder`, which writes the W
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.utils.asyncio import sleep
 from twisted.internet import task
 from tqdm import tqdm
 
@@ -146,6 +146,7 @@ class UrlTableSpider(scrapy.Spider):
         self.html_types = html_types
         self.sniff_types = sniff_types
         self.start_backlog = start_backlog
+        self.unfinished = 0  # requests yielded whose URL has no outcome yet
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -169,15 +170,16 @@ class UrlTableSpider(scrapy.Spider):
         self.recorder.close()
 
     async def start(self):
-        """Yield requests lazily: only while the scheduler's backlog is short, so a huge URL
-        table is never copied into memory as requests, yet the downloader-aware queue has
-        enough different hosts to choose from."""
-        engine = self.crawler.engine
+        """Yield requests lazily: only while fewer than `start_backlog` URLs are unfinished, so
+        a huge URL table is never copied into memory as requests, yet the downloader-aware
+        queue has enough different hosts to choose from. (A counter of our own: the
+        scheduler's length is a sum over its per-host queues.)"""
         for row in self.rows:
-            while len(engine.scheduler) >= self.start_backlog:
-                await asyncio.sleep(0.02)
+            while self.unfinished >= self.start_backlog:
+                await sleep(0.02)
             url = row["url"]
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
                 self.recorder.record(row, url, url, "invalid_url", error="not an http(s) URL with a host")
                 continue
             try:
@@ -186,9 +188,11 @@ class UrlTableSpider(scrapy.Spider):
             except ValueError as exc:
                 self.recorder.record(row, url, url, "invalid_url", error=str(exc))
                 continue
+            self.unfinished += 1
             yield request
 
     def parse(self, response):
+        self.unfinished -= 1
         request = response.request
         row = request.meta["row"]
         common = dict(status=response.status, body_bytes=len(response.body),
@@ -206,7 +210,7 @@ class UrlTableSpider(scrapy.Spider):
             source_url=row["url"], final_url=response.url, status=response.status,
             response_headers=_headers(response.headers), body=response.body,
             request_method=request.method, request_headers=_headers(request.headers),
-            fetch_time=_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            fetch_time=_now().isoformat(timespec="microseconds").replace("+00:00", "Z"),
             ip_address=str(response.ip_address) if response.ip_address else None,
             redirects=list(common["redirects"]), post_ids=list(row["post_ids"] or []),
             subreddits=list(row["subreddits"] or []), score=int(row["score"] or 0),
@@ -215,6 +219,7 @@ class UrlTableSpider(scrapy.Spider):
         self.recorder.record(row, row["url"], response.url, "ok", page=page, **common)
 
     def failed(self, failure):
+        self.unfinished -= 1
         request = failure.request
         row = request.meta["row"]
         exc = failure.value

@@ -60,7 +60,7 @@ class TrainConfig(Section):
     keep_checkpoints: int = Field(3, gt=0)  # keep the newest k checkpoints
     nan_policy: Literal["skip", "stop"] = "skip"  # non-finite loss/grad: skip the step, or stop
     max_nan_skips: int = Field(10, gt=0)  # consecutive skipped steps before giving up
-    peak_flops: float = Field(0.0, ge=0)  # FLOP/s for MFU; 0 = measure a GEMM at start
+    peak_flops: float = Field(0.0, ge=0)  # FLOP/s for MFU; 0 = measure sustained GEMMs at start (as bench_train)
     tensorboard: bool = True  # also log to RUNDIR/tb if tensorboard is installed
 
 

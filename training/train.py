@@ -480,6 +480,7 @@ class Trainer:
                                  tokens=self.step * tokens_per_step, epoch=self.stream.epoch_of(self.cursor),
                                  tok_per_s=tok_s, mfu=mfu)
                     bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}", refresh=False)
+                paused_at = time.perf_counter()  # validation and checkpoints stay out of tok/s and MFU
                 if (tcfg.eval_interval and self.step % tcfg.eval_interval == 0) or self.step == tcfg.max_steps:
                     val = self.validate()
                     if main and val:
@@ -490,6 +491,7 @@ class Trainer:
                 due = tcfg.checkpoint_interval and self.step % tcfg.checkpoint_interval == 0
                 if due or stopping or self.step == end:
                     checkpoint = self.save_checkpoint()
+                t_last += time.perf_counter() - paused_at
                 if stopping:
                     stopped_by = stop.signal_name or "signal"
                     break

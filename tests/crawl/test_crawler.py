@@ -7,6 +7,7 @@ import json
 from collections import Counter
 
 import pyarrow.parquet as pq
+import pytest
 from crawl.crawl_log import SCHEMA
 from crawl.replay import DEFAULT_WEB, expected_outcomes
 from tests.crawl.test_crawler_support import PAGE, crawl_cli, read_log, warc_records, write_url_table, write_web
@@ -69,13 +70,15 @@ def fault_web(web_dir):
     return write_web(web_dir, hosts, routes, pages, offsite)
 
 
-def test_fault_web_crawl(tmp_path):
-    """One crawl (one test, so parallel workers never repeat it), checked from every side."""
+@pytest.mark.parametrize("reactor", ["epoll", "asyncio"])
+def test_fault_web_crawl(tmp_path, reactor):
+    """One crawl per event loop under Scrapy (`crawl.reactor`), checked from every side."""
     web = fault_web(tmp_path / "web")
     expected = {**expected_outcomes(web), "ftp://news.example/file.txt": "invalid_url"}
     write_url_table(tmp_path / "urls", sorted(expected), files=2)
     out = tmp_path / "out"
-    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), "--replay", str(web))
+    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), "--replay", str(web),
+                       settings=[f"crawl.reactor={reactor}"])
     assert result.returncode == 0, result.stdout + result.stderr
     rows = read_log(out)
     check_every_url_ends_in_its_expected_outcome(rows, expected)
@@ -148,3 +151,22 @@ def test_bundled_sample_web_outcomes(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     check_every_url_ends_in_its_expected_outcome(read_log(tmp_path / "out"), expected)
     warc_records(tmp_path / "out")  # all valid
+
+
+def test_requests_through_a_proxy_share_its_keep_alive_connections(tmp_path):
+    """Scrapy keeps CONCURRENT_REQUESTS_PER_DOMAIN idle connections per destination; through
+    the proxy every request has one destination, so ours keeps one per concurrent request."""
+    from crawl.replay import serve
+    from tests.crawl.test_crawler_support import generated_web
+
+    web, urls = generated_web(tmp_path / "web", 120, hosts=4)
+    write_url_table(tmp_path / "urls", urls)
+    with serve(web) as server:
+        static = json.dumps({f"site{i}.example": "127.0.0.1" for i in range(4)})
+        result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"), settings=[
+            f"crawl.proxy={server.proxy_url}", f"crawl.static_hosts={static}", "crawl.resolve_dns=false",
+            "crawl.allow_loopback=true", "crawl.concurrent_requests=8", "crawl.concurrent_requests_per_domain=2"])
+        connections, served = server.connections, len(server.request_log)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Counter(r["outcome"] for r in read_log(tmp_path / "out")) == {"ok": 120}
+    assert served == 124 and connections <= 8, connections  # 120 pages + 4 robots.txt

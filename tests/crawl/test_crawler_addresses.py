@@ -38,7 +38,9 @@ def test_private_and_loopback_targets_are_refused_before_any_request(tmp_path):
         "http://127.0.0.1:1/x": "blocked_address",
         "http://[::1]/x": "blocked_address",
         "http://localhost/x": "dns",  # not in the static table, and DNS is off
+        "http://localhost/y": "dns",  # the same host again: its verdict is remembered
         "http://intranet.test/": "blocked_address",
+        "http://intranet.test/again": "blocked_address",
         "http://192.168.0.1/router": "blocked_address",
     }
     write_url_table(tmp_path / "urls", sorted(expected))
@@ -55,7 +57,9 @@ def test_private_and_loopback_targets_are_refused_before_any_request(tmp_path):
     rows = {r["url"]: r for r in read_log(tmp_path / "out")}
     assert {u: r["outcome"] for u, r in rows.items()} == expected
     assert rows["http://news.example/to-loopback"]["final_url"] == "http://127.0.0.1/admin"
-    assert "resolves to 10.20.30.40 is not a public address" in rows["http://news.example/to-intranet"]["error"]
+    for url in ("http://news.example/to-intranet", "http://intranet.test/", "http://intranet.test/again"):
+        assert "intranet.test resolves to 10.20.30.40 is not a public address" in rows[url]["error"], rows[url]
+    assert "localhost" in rows["http://localhost/y"]["error"] and "DNS is off" in rows["http://localhost/y"]["error"]
     # Redirect sources were fetched; no refused target ever reached the proxy.
     assert "http://news.example/to-private" in requested
     refused_hosts = {"127.0.0.1", "::1", "10.0.0.1", "intranet.test", "192.168.0.1", "localhost"}

@@ -66,6 +66,13 @@ def test_a_replay_dir_without_routes_is_a_clear_error(tmp_path, capsys):
     ("crawl.max_body_bytes=-5", "crawl.max_body_bytes"),
     ("crawl.concurrent_requests=many", "crawl.concurrent_requests"),
     ("crawl.no_such_knob=1", "crawl.no_such_knob: unknown key"),
+    ("crawl.reactor=kqueue", "crawl.reactor"),
+    ("crawl.warc_gzip_level=10", "crawl.warc_gzip_level"),
+    ("crawl.warc_gzip_level=fast", "crawl.warc_gzip_level"),
+    ("crawl.proxy=socks5://proxy.test:1080", "proxy must look like http://host:port"),
+    ("crawl.proxy=http://proxy.test:8080/some/path", "proxy must look like http://host:port"),
+    ("crawl.proxy=http://proxy.test:99999", "crawl.proxy"),
+    ("crawl.proxy=http://user:secret@proxy.test:8080", "credentials in the URL are not supported"),
 ])
 def test_bad_crawl_config_values_are_refused(tmp_path, capsys, override, message):
     write_url_table(tmp_path / "urls", ["http://a.example/1"])

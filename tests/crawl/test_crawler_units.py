@@ -136,3 +136,48 @@ def test_truncate_after_cuts_unlogged_records_and_a_torn_gzip_member(tmp_path):
     assert _record_types(path) == ["warcinfo", "request", "response", "request", "response"]
     assert truncate_after(str(path), positions[1][1]) == "kept"
     assert truncate_after(str(path), None) == "deleted" and not path.exists()
+
+
+def _read_all(path) -> list:
+    """(offset, record type, WARC headers, HTTP headers, payload) of every record, digests checked."""
+    out = []
+    with open(path, "rb") as fh:
+        records = ArchiveIterator(fh, check_digests=True)
+        for record in records:
+            payload = record.content_stream().read()
+            out.append((records.get_record_offset(), record.rec_type, dict(record.rec_headers.headers),
+                        record.http_headers, payload))
+    return out
+
+
+def test_warc_records_carry_valid_digests_and_a_line_break_cannot_forge_a_header(tmp_path):
+    page = _page(0)
+    page.body = b"<html><p>" + os.urandom(60_000).hex().encode() + b"</p></html>"  # beyond a 32 KiB window
+    page.subreddits = ["news", "evil\r\nWARC-Type: resource"]
+    page.response_headers = [("Content-Type", "text/html"), ("X-Note", "two\nlines")]
+    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=10**9, software_info={"operator": "tests"})
+    name, offset = writer.write(page)
+    writer.close()
+    records = _read_all(tmp_path / name)
+    assert [r[1] for r in records] == ["warcinfo", "request", "response"]
+    _, _, warc_headers, http_headers, payload = records[2]
+    assert records[2][0] == offset and payload == page.body
+    assert warc_headers["WARC-Type"] == "response" and warc_headers["WebText-Subreddits"] == "news,evil  WARC-Type: resource"
+    assert "WARC-Payload-Digest" in warc_headers and "WARC-Block-Digest" in warc_headers
+    assert http_headers.get_header("X-Note") == "two lines" and http_headers.get_header("Content-Length") == str(len(page.body))
+    assert records[1][2]["WARC-Concurrent-To"] == warc_headers["WARC-Record-ID"]
+    assert b"operator: tests" in records[0][4]
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_every_gzip_level_writes_one_gzip_member_per_record(tmp_path, level):
+    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=10**9, software_info={}, gzip_level=level)
+    for i in range(3):
+        writer.write(_page(i, size=5000))
+    writer.close()
+    path = tmp_path / writer.files[0]
+    records = _read_all(path)
+    data = path.read_bytes()
+    assert len(records) == 7 and all(data[offset:offset + 2] == b"\x1f\x8b" for offset, *_ in records)
+    with gzip.open(path) as fh:
+        assert fh.read().count(b"WARC/1.1\r\n") == 7

@@ -13,7 +13,8 @@ import torch
 
 from tests.training.train_fixtures import tiny_config
 from training.checkpoint import load_checkpoint, load_model, save_model_checkpoint
-from training.logging_utils import read_jsonl_log
+from training.logging_utils import measure_gemm_flops, read_jsonl_log
+from training.model import GPT, GPTConfig
 from training.train import NonFiniteLossError, Trainer, grad_accum_steps, list_checkpoints, lr_at, train
 from webtext.cli import main
 
@@ -47,12 +48,36 @@ def test_tiny_model_learns_and_writes_its_run_files(straight_run):
     assert 0 < vals[1]["bits_per_byte"] < vals[1]["loss"] / math.log(2)  # tokens hold > 1 byte
     train_records = [r for r in records if r["kind"] == "train"]
     assert all(r["tok_per_s"] > 0 and r["mfu"] > 0 for r in train_records)
+    flops_per_token = GPT(GPTConfig(**records[0]["model"])).flops_per_token()  # bench_train's MFU definition
+    for r in train_records:
+        assert r["mfu"] == pytest.approx(r["tok_per_s"] * flops_per_token / records[0]["peak_flops"])
     assert records[0]["kind"] == "config" and records[0]["grad_accum"] == 2
     assert records[-1]["kind"] == "end" and records[-1]["stopped_by"] == "max_steps"
     assert (result.run_dir / "loss.png").stat().st_size > 5000
     assert [p.name for p in list_checkpoints(result.run_dir)] == ["ckpt-00000012.pt"]
     ckpt = load_checkpoint(result.run_dir)
     assert ckpt["step"] == 12 and ckpt["cursor"] == 12 * 8 and len(ckpt["rng"]) == 1
+
+
+class SlowValidationTrainer(Trainer):
+    def validate(self):
+        time.sleep(1.0)
+        return super().validate()
+
+
+def test_logged_throughput_leaves_out_validation_time(corpus, tmp_path):
+    """tok/s and MFU describe training steps: a slow validation must not drag them down."""
+    tokens, tokenizer = corpus
+    cfg, _ = tiny_config(max_steps=8, eval_interval=4)
+    SlowValidationTrainer(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer).run()
+    train_records = [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
+    after_validation = next(r for r in train_records if r["step"] == 5)
+    assert 256 / after_validation["tok_per_s"] < 0.5  # one 256-token step, not the 1 s validation
+
+
+def test_gemm_peak_is_a_sustained_rate_of_real_matmuls():
+    peak = measure_gemm_flops(torch.device("cpu"), torch.float32, n=256, seconds=0.2)
+    assert 1e8 < peak < 1e13  # 0.1 GFLOP/s .. 10 TFLOP/s: a CPU, neither zero nor a division slip
 
 
 def test_resume_after_until_step_is_bit_identical(corpus, straight_run, tmp_path):
