@@ -58,6 +58,7 @@ from crawl.config import HarvestConfig
 from crawl.urls import (
     SCHEMES,
     TrackingParams,
+    domain_of_normalized,
     extension_of,
     host_in,
     host_of,
@@ -386,11 +387,6 @@ class MergeBucket(beam.DoFn):
             min(p[2] for p in posts),  # first_created_utc
             len(posts),  # num_posts
         )
-
-
-def domain_of_normalized(url: str) -> str:
-    host = host_of_normalized(url)
-    return host[4:] if host.startswith("www.") else host
 
 
 def rows_to_table(rows: list[tuple]) -> pa.Table:

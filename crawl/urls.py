@@ -183,7 +183,12 @@ def domain(url: str) -> str:
     normalized = normalize(url)
     if normalized is None:
         raise ValueError(f"not a usable http(s) URL: {url!r}")
-    host = host_of_normalized(normalized)
+    return domain_of_normalized(normalized)
+
+
+def domain_of_normalized(url: str) -> str:
+    """`domain` of an already normalised URL, without re-normalising it."""
+    host = host_of_normalized(url)
     return host[4:] if host.startswith("www.") else host
 
 
