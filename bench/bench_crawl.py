@@ -1,10 +1,10 @@
 """Crawler throughput and CPU cost per page against the loopback replay server.
 
-    .venv/bin/python -m bench.bench_crawl [--pages 2000] [--repeats 3]
+    .venv/bin/python -m bench.bench_crawl [--pages 2000] [--repeats 5]
 
 The replay server runs in this process; each crawler runs as a child, so
 getrusage(RUSAGE_CHILDREN) is the crawler's CPU alone. A baseline crawl of a few pages in the
-same process measures the fixed cost (imports, reactor, robots.txt); the marginal CPU per page
+same process measures the fixed cost (imports, event loop, robots.txt); the marginal CPU per page
 is (cpu_big - cpu_base) / (pages_big - pages_base). Three crawlers run over the same pages:
 `webtext crawl`; plain Scrapy with DEFAULT settings and a no-op callback (the reference floor,
 reported as a ratio); and "lean" Scrapy: our exact Scrapy settings and components
@@ -88,7 +88,7 @@ process.start()
 # and the address guard, scheduler, download handler), but a no-op callback instead of our spider.
 _LEAN_SCRAPY = """
 import json, sys, pyarrow.parquet as pq, scrapy
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import AsyncCrawlerProcess
 from crawl.config import CrawlConfig
 from crawl.crawler import scrapy_settings
 urls = pq.read_table(sys.argv[1], columns=["url"]).column("url").to_pylist()
@@ -100,7 +100,7 @@ class Lean(scrapy.Spider):
             yield scrapy.Request(url, dont_filter=True)
     def parse(self, response):
         pass
-process = CrawlerProcess(scrapy_settings(cfg, loopback_hosts=frozenset(cfg.static_hosts)))
+process = AsyncCrawlerProcess(scrapy_settings(cfg, loopback_hosts=frozenset(cfg.static_hosts)))
 process.crawl(Lean)
 process.start()
 """
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2000, help="pages in the measured crawl")
     parser.add_argument("--baseline-pages", type=int, default=HOSTS, help="pages in the fixed-cost baseline crawl")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each crawl (the least CPU counts)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each crawl (the least CPU counts)")
     args = parser.parse_args(argv or [])
     if not HOSTS <= args.baseline_pages < args.pages or args.repeats < 1:
         parser.error(f"need {HOSTS} <= --baseline-pages < --pages and --repeats >= 1")

@@ -7,6 +7,8 @@ exception), and both hand a single outcome to the `Recorder`, which writes the W
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -17,7 +19,6 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.utils.asyncio import sleep
-from twisted.internet import task
 from tqdm import tqdm
 
 from crawl.crawl_log import CrawlLogWriter
@@ -161,12 +162,18 @@ class UrlTableSpider(scrapy.Spider):
         request.meta.setdefault("webtext_started", time.time())
 
     def _opened(self, spider):
-        self._checkpoints = task.LoopingCall(self.recorder.checkpoint_if_due)
-        self._checkpoints.start(min(self.recorder.flush_seconds, 5.0), now=False)
+        self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_when_due())
 
-    def _closed(self, spider, reason):
-        if self._checkpoints.running:
-            self._checkpoints.stop()
+    async def _checkpoint_when_due(self):
+        """A quiet crawl (slow hosts, long delays) still checkpoints every flush_seconds."""
+        while True:
+            await asyncio.sleep(min(self.recorder.flush_seconds, 5.0))
+            self.recorder.checkpoint_if_due()
+
+    async def _closed(self, spider, reason):
+        self._checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._checkpoints
         self.recorder.close()
 
     async def start(self):

@@ -4,7 +4,7 @@ Files are rotated by size and never appended to by a later run. After a crash, t
 that no crawl-log row refers to are cut off (`truncate_after`), which also removes an
 unterminated last gzip member, so every WARC file is valid again and nothing is duplicated.
 
-Records are built here directly (a few header lines, two SHA-1 digests, one zlib call per
+Records are built here directly (a few header lines, two SHA-1 digests, one deflate call per
 record): the writer runs once per page inside the crawler, where a general-purpose record
 builder cost more CPU than the rest of our per-page work together. warcio reads them back.
 """
@@ -15,12 +15,12 @@ import base64
 import hashlib
 import os
 import uuid
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 
 from warcio.archiveiterator import ArchiveIterator
+from zlib_ng import zlib_ng
 
 from webtext import __version__
 
@@ -123,10 +123,11 @@ class WarcWriter:
     def _gzip(self, record: bytes) -> bytes:
         """A complete gzip member, so each record can be read (and cut off) on its own.
 
-        The window is no larger than the record (same output, far less memory to set up:
-        for a typical page that setup cost more than compressing it)."""
-        window_bits = max(9, min(zlib.MAX_WBITS, len(record).bit_length()))
-        member = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 16 + window_bits)
+        zlib-ng (standard deflate output, ~3x faster than zlib at level 1 here). The window is
+        no larger than the record (same output, far less memory to set up: for a typical page
+        that setup cost more than compressing it)."""
+        window_bits = max(9, min(zlib_ng.MAX_WBITS, len(record).bit_length()))
+        member = zlib_ng.compressobj(self.gzip_level, zlib_ng.DEFLATED, 16 + window_bits)
         return member.compress(record) + member.flush()
 
     def _open_next(self) -> None:

@@ -66,7 +66,6 @@ def test_a_replay_dir_without_routes_is_a_clear_error(tmp_path, capsys):
     ("crawl.max_body_bytes=-5", "crawl.max_body_bytes"),
     ("crawl.concurrent_requests=many", "crawl.concurrent_requests"),
     ("crawl.no_such_knob=1", "crawl.no_such_knob: unknown key"),
-    ("crawl.reactor=kqueue", "crawl.reactor"),
     ("crawl.warc_gzip_level=10", "crawl.warc_gzip_level"),
     ("crawl.warc_gzip_level=fast", "crawl.warc_gzip_level"),
     ("crawl.proxy=socks5://proxy.test:1080", "proxy must look like http://host:port"),

@@ -1,0 +1,101 @@
+"""The connection-level address guard: GuardedResolver, and the download handler that uses it.
+
+AddressGuardMiddleware checks a host before its request is queued; the resolver checks again
+when the connection is opened, so an answer that changes in between (DNS rebinding) or a name
+the middleware never saw still cannot reach a refused address. Here the handler is driven
+directly, without the middleware in front of it, against a real server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from scrapy import Request
+from scrapy.utils.test import get_crawler
+
+from crawl.middlewares import BlockedAddress, GuardedDownloadHandler, GuardedResolver, UnresolvableHost
+from crawl.replay import serve
+from tests.crawl.test_crawler_support import PAGE, write_web
+
+
+def resolver(**overrides) -> GuardedResolver:
+    options = dict(static_hosts={"public.example": "93.184.215.14", "intranet.test": "10.20.30.40",
+                                 "v6.example": "2606:4700::1111", "replay.example": "127.0.0.1"},
+                   resolve_dns=False, allow_loopback=False, timeout=5.0)
+    return GuardedResolver(**{**options, **overrides})
+
+
+def resolve(guard: GuardedResolver, host: str):
+    return asyncio.run(guard.resolve(host, 80))
+
+
+def test_static_answers_are_returned_as_connectable_addresses():
+    (answer,) = resolve(resolver(), "Public.Example.")
+    assert (answer["host"], answer["port"], answer["family"]) == ("93.184.215.14", 80, socket.AF_INET)
+    assert resolve(resolver(), "v6.example")[0]["family"] == socket.AF_INET6
+
+
+def test_a_name_answering_with_a_refused_address_is_blocked():
+    with pytest.raises(BlockedAddress, match="intranet.test resolves to 10.20.30.40 is not a public address"):
+        resolve(resolver(), "intranet.test")
+    with pytest.raises(BlockedAddress, match="loopback"):
+        resolve(resolver(), "replay.example")  # loopback, not allowed
+    with pytest.raises(BlockedAddress):  # private ranges stay refused with loopback allowed
+        resolve(resolver(allow_loopback=True), "intranet.test")
+
+
+def test_loopback_is_allowed_by_config_or_for_the_replay_servers_own_names():
+    assert resolve(resolver(allow_loopback=True), "replay.example")[0]["host"] == "127.0.0.1"
+    assert resolve(resolver(loopback_hosts=frozenset({"replay.example"})), "replay.example")[0]["host"] == "127.0.0.1"
+
+
+def test_the_configured_proxy_is_trusted_wherever_it_lives():
+    assert resolve(resolver(proxy_host="intranet.test"), "intranet.test")[0]["host"] == "10.20.30.40"
+
+
+def test_dns_off_means_only_static_names_resolve():
+    with pytest.raises(UnresolvableHost, match="DNS is off"):
+        resolve(resolver(), "elsewhere.example")
+
+
+def test_real_dns_answers_are_checked_too():
+    # "localhost" is the one name the system resolver answers offline (and the test network
+    # guard lets through): a real lookup through the thread pool, answered with loopback.
+    with pytest.raises(BlockedAddress, match="localhost resolves to .* loopback"):
+        resolve(resolver(resolve_dns=True), "localhost")
+    answers = resolve(resolver(resolve_dns=True, allow_loopback=True), "localhost")
+    assert answers and {a["host"] for a in answers} <= {"127.0.0.1", "::1"}
+
+
+def _download(settings: dict, url: str):
+    """One request through GuardedDownloadHandler alone (no middleware in front of it)."""
+    async def run():
+        crawler = get_crawler(settings_dict={"TWISTED_REACTOR_ENABLED": False, **settings})
+        handler = GuardedDownloadHandler(crawler)
+        try:
+            return await handler.download_request(Request(url, meta={"download_timeout": 10}))
+        finally:
+            await handler.close()
+    return asyncio.run(run())
+
+
+def test_the_download_handler_connects_only_to_checked_addresses(tmp_path):
+    web = write_web(tmp_path / "web", {"replay.example": {"robots": None}},
+                    {"replay.example/a.html": {"body": "a.html"}}, {"a.html": PAGE % (b"a", b"a")})
+    with serve(web) as server:
+        port = server.port
+        base = {"WEBTEXT_RESOLVE_DNS": False, "WEBTEXT_ALLOW_LOOPBACK": False}
+        # Its name maps to the loopback address the server listens on, but loopback is refused:
+        # the connection is never opened, whatever checked (or did not check) the host before.
+        with pytest.raises(BlockedAddress):
+            _download({**base, "WEBTEXT_STATIC_HOSTS": {"replay.example": "127.0.0.1"}},
+                      f"http://replay.example:{port}/a.html")
+        assert server.request_log == []
+        # The same name as one of the replay server's own: the page is fetched, headers raw.
+        response = _download({**base, "WEBTEXT_STATIC_HOSTS": {"replay.example": "127.0.0.1"},
+                              "WEBTEXT_LOOPBACK_HOSTS": ["replay.example"]}, f"http://replay.example:{port}/a.html")
+    assert response.status == 200 and response.body == PAGE % (b"a", b"a")
+    assert str(response.ip_address) == "127.0.0.1"
+    assert server.request_log == [("GET", "http://replay.example/a.html")]
