@@ -112,6 +112,7 @@ def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=froz
         "WEBTEXT_LOOPBACK_HOSTS": sorted(loopback_hosts),
         "WEBTEXT_STATIC_HOSTS": cfg.static_hosts,
         "WEBTEXT_RESOLVE_DNS": cfg.resolve_dns,
+        "WEBTEXT_DNS_THREADS": 20,  # concurrent DNS lookups (GuardedResolver's own thread pool)
         "WEBTEXT_PROXY": cfg.proxy,
         "WEBTEXT_MAX_CRAWL_DELAY": cfg.max_crawl_delay,
         "WEBTEXT_RETRY_BACKOFF_BASE": cfg.retry_backoff_base,

@@ -7,16 +7,18 @@ reaches the spider into one crawl-log outcome without parsing messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
 import socket
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from scrapy import signals
 from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler, _ClientResponse
 from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
@@ -102,52 +104,84 @@ class GuardedResolver(AbstractResolver):
     """The resolver of every connection the crawler opens: a static host table first, DNS only
     if enabled, and every answer checked against the address policy, so that the connection
     itself (not just AddressGuardMiddleware's check before it) can never reach a refused
-    address, even when a name's answer changes between the two. IP literals never get here
-    (aiohttp connects to them directly; the middleware has checked them)."""
+    address. IP literals never get here (aiohttp connects to them directly; the middleware has
+    checked them).
+
+    One instance per crawl (`for_crawler`), shared by the middleware and the download handler:
+    each host is looked up once (answers are kept like Scrapy's DNS cache, up to DNSCACHE_SIZE
+    hosts; concurrent lookups of one host share one), on a thread pool of its own sized for a
+    crawl's many hosts rather than asyncio's default few threads.
+    """
+
+    _per_crawler: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __init__(self, static_hosts: dict[str, str], resolve_dns: bool, allow_loopback: bool,
-                 timeout: float, proxy_host: str | None = None, loopback_hosts=frozenset()):
+                 timeout: float, proxy_host: str | None = None, loopback_hosts=frozenset(),
+                 cache_size: int = 10_000, dns_threads: int = 20):
         self.static_hosts = static_hosts
         self.resolve_dns = resolve_dns
         self.allow_loopback = allow_loopback
         self.timeout = timeout
         self.proxy_host = proxy_host
         self.loopback_hosts = loopback_hosts  # names served by the local replay server
-        self._dns: ThreadedResolver | None = None  # made in the running event loop
+        self._answers = LocalCache(limit=cache_size)  # host -> [(ip, family)]
+        self._lookups: dict[str, asyncio.Future] = {}  # host -> lookup in flight
+        self._dns_threads = dns_threads
+        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
-    def from_settings(cls, s) -> GuardedResolver:
-        proxy = s.get("WEBTEXT_PROXY")
-        return cls(dict(s.getdict("WEBTEXT_STATIC_HOSTS")), s.getbool("WEBTEXT_RESOLVE_DNS"),
-                   s.getbool("WEBTEXT_ALLOW_LOOPBACK"), s.getfloat("DNS_TIMEOUT"),
-                   urlsplit(proxy).hostname if proxy else None, frozenset(s.getlist("WEBTEXT_LOOPBACK_HOSTS")))
+    def for_crawler(cls, crawler) -> GuardedResolver:
+        if crawler not in cls._per_crawler:
+            s = crawler.settings
+            proxy = s.get("WEBTEXT_PROXY")
+            cls._per_crawler[crawler] = cls(
+                dict(s.getdict("WEBTEXT_STATIC_HOSTS")), s.getbool("WEBTEXT_RESOLVE_DNS"),
+                s.getbool("WEBTEXT_ALLOW_LOOPBACK"), s.getfloat("DNS_TIMEOUT"),
+                urlsplit(proxy).hostname if proxy else None, frozenset(s.getlist("WEBTEXT_LOOPBACK_HOSTS")),
+                s.getint("DNSCACHE_SIZE"), s.getint("WEBTEXT_DNS_THREADS", 20))
+        return cls._per_crawler[crawler]
 
-    async def resolve(self, host: str, port: int = 0, family=socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(self, host: str, port: int = 0, family=socket.AF_UNSPEC) -> list[ResolveResult]:
         name = host.lower().rstrip(".")
-        answers = await self._lookup(name, host, port, family)
+        answers = await self._lookup(name, host)
         if name != self.proxy_host:  # the operator's proxy is trusted; crawl targets are not
             allow_loopback = self.allow_loopback or name in self.loopback_hosts
-            for answer in answers:
-                reason = address_refusal(answer["host"], allow_loopback)
+            for ip, _ in answers:
+                reason = address_refusal(ip, allow_loopback)
                 if reason:
                     raise BlockedAddress(f"{host} resolves to {reason}")
-        return answers
+        return [ResolveResult(hostname=host, host=ip, port=port, family=ip_family, proto=0,
+                              flags=socket.AI_NUMERICHOST) for ip, ip_family in answers]
 
-    async def _lookup(self, name: str, host: str, port: int, family) -> list[ResolveResult]:
+    async def _lookup(self, name: str, host: str) -> list[tuple[str, int]]:
         ip = self.static_hosts.get(name) or ip_literal(name)
         if ip:
-            ip_family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            return [ResolveResult(hostname=host, host=ip, port=port, family=ip_family, proto=0,
-                                  flags=socket.AI_NUMERICHOST)]
+            return [(ip, socket.AF_INET6 if ":" in ip else socket.AF_INET)]
         if not self.resolve_dns:
             raise UnresolvableHost(f"{host}: not in the static host table (DNS is off)")
-        if self._dns is None:
-            self._dns = ThreadedResolver()
-        return await asyncio.wait_for(self._dns.resolve(host, port, family), self.timeout)
+        if name in self._answers:
+            return self._answers[name]
+        if name not in self._lookups:
+            self._lookups[name] = asyncio.ensure_future(self._getaddrinfo(name))
+        try:
+            answers = await asyncio.shield(self._lookups[name])
+        finally:
+            self._lookups.pop(name, None)
+        self._answers[name] = answers
+        return answers
+
+    async def _getaddrinfo(self, name: str) -> list[tuple[str, int]]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._dns_threads, thread_name_prefix="webtext-dns")
+        lookup = functools.partial(socket.getaddrinfo, name, 0, type=socket.SOCK_STREAM)
+        infos = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._executor, lookup),
+                                       self.timeout)
+        return list(dict.fromkeys((sockaddr[0], family) for family, _, _, _, sockaddr in infos))
 
     async def close(self) -> None:
-        if self._dns is not None:
-            await self._dns.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 class AddressGuardMiddleware:
@@ -164,7 +198,7 @@ class AddressGuardMiddleware:
         self.crawler = crawler
         self.allow_loopback = crawler.settings.getbool("WEBTEXT_ALLOW_LOOPBACK")
         self.proxy = crawler.settings.get("WEBTEXT_PROXY")
-        self.resolver = GuardedResolver.from_settings(crawler.settings)
+        self.resolver = GuardedResolver.for_crawler(crawler)
         # host -> None (may be fetched) or the refusal (class, message); lookup failures that
         # may be transient are not kept.
         self.verdicts = LocalCache(limit=crawler.settings.getint("DNSCACHE_SIZE"))
@@ -213,8 +247,9 @@ class GuardedDownloadHandler(AiohttpDownloadHandler):
     def __init__(self, crawler):
         BaseStreamingDownloadHandler.__init__(self, crawler)  # the session is built here instead
         self._ssl_context = _make_ssl_context(crawler.settings)
+        self._resolver = GuardedResolver.for_crawler(crawler)
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver.from_settings(crawler.settings), local_addr=self._bind_address,
+            resolver=self._resolver, local_addr=self._bind_address,
             limit=self._pool_size_total, limit_per_host=self._pool_size_per_host,
         )
         self._session = aiohttp.ClientSession(
@@ -226,6 +261,10 @@ class GuardedDownloadHandler(AiohttpDownloadHandler):
     @staticmethod
     def _extract_headers(response: _ClientResponse) -> Headers:
         return Headers(list(response.raw_headers))
+
+    async def close(self) -> None:
+        await super().close()
+        await self._resolver.close()
 
 
 class QuietLogFormatter(LogFormatter):

@@ -15,7 +15,13 @@ import pytest
 from scrapy import Request
 from scrapy.utils.test import get_crawler
 
-from crawl.middlewares import BlockedAddress, GuardedDownloadHandler, GuardedResolver, UnresolvableHost
+from crawl.middlewares import (
+    AddressGuardMiddleware,
+    BlockedAddress,
+    GuardedDownloadHandler,
+    GuardedResolver,
+    UnresolvableHost,
+)
 from crawl.replay import serve
 from tests.crawl.test_crawler_support import PAGE, write_web
 
@@ -99,3 +105,38 @@ def test_the_download_handler_connects_only_to_checked_addresses(tmp_path):
     assert response.status == 200 and response.body == PAGE % (b"a", b"a")
     assert str(response.ip_address) == "127.0.0.1"
     assert server.request_log == [("GET", "http://replay.example/a.html")]
+
+
+def test_each_host_is_looked_up_once_even_when_asked_for_concurrently(monkeypatch):
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def counting_getaddrinfo(host, *args, **kwargs):  # the real lookup, counted
+        lookups.append(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting_getaddrinfo)
+    guard = resolver(resolve_dns=True, allow_loopback=True)
+
+    async def run():
+        first = await asyncio.gather(*(guard.resolve("localhost", 80) for _ in range(5)))
+        again = await guard.resolve("LOCALHOST.", 443)
+        await guard.close()
+        return first, again
+
+    first, again = asyncio.run(run())
+    assert lookups == ["localhost"]
+    assert all(answers == first[0] for answers in first)
+    assert {a["host"] for a in again} == {a["host"] for a in first[0]} and {a["port"] for a in again} == {443}
+
+
+def test_the_middleware_and_the_download_handler_share_one_resolver():
+    crawler = get_crawler(settings_dict={"TWISTED_REACTOR_ENABLED": False})
+
+    async def build():
+        handler = GuardedDownloadHandler(crawler)
+        await handler.close()
+        return handler
+
+    handler = asyncio.run(build())
+    assert AddressGuardMiddleware(crawler).resolver is handler._resolver is GuardedResolver.for_crawler(crawler)
