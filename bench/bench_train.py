@@ -7,16 +7,21 @@ Each setup times both models at the same config: the paper's smallest GPT-2 (`gp
 layers, 768 wide, block 1024, the model the issue describes; 2 sequences per step) and the
 earlier toy shape (6 layers, 384 wide, block 256; 8 sequences), vocab 50257, fp32 on CPU, the
 same batches, the same fused AdamW (decay on matrices only; transformers' Trainer default too)
-and clipping. Ours runs through `Trainer._train_step` (data gather included); rounds alternate
-between the models so that load on a shared machine hits them alike, and the speedup is the
-median of the per-round ratios. MFU uses PaLM's count (6N + 12*L*d*T per token, attention over
-the full T although the causal kernel skips masked blocks) against `measure_gemm_flops`
-(sustained 2048^3 fp32 matmuls, same threads) measured before and after every round, the best
-of those being the peak: load can only lower a measurement, never inflate MFU. Targets,
-both at one setup: ours/HF >= 1.2x, MFU >= 85%; loader >= 50x the trainer's consumption. The
-MFU ceiling times the step's weight GEMMs alone at their shapes: what MFU would be if
-attention, norms, softmax and the optimiser cost nothing. `--compile` adds both models under
-torch.compile (compilation shows in the first-step column, not in step time).
+and clipping. Ours runs through `Trainer._train_step` (data gather included) in a process set up
+as `webtext train` sets up its own: glibc's huge-page tunable at start, the Trainer's malloc
+settings (training/host_memory.py). transformers runs in a process of its own as its users run
+it, and once more in a process given our malloc settings, which shows how much of the speedup
+those settings are. Each variant has its own process (glibc reads tunables only at start);
+rounds alternate between them so that load on a shared machine hits them alike, and a speedup
+is the median of the per-round ratios. MFU uses PaLM's count (6N + 12*L*d*T per token,
+attention over the full T although the causal kernel skips masked blocks) against
+`measure_gemm_flops` (sustained 2048^3 fp32 matmuls, same threads) measured in every process
+before and after every round, the best of those being the peak: load can only lower a
+measurement, never inflate MFU. Targets, both at one setup: ours/transformers >= 1.2x, MFU >=
+85%; loader >= 50x the trainer's consumption. The MFU ceiling times the step's weight GEMMs
+alone at their shapes: what MFU would be if attention, norms, softmax and the optimiser cost
+nothing. `--compile` adds both models under torch.compile (compilation shows in the
+first-step column, not in step time).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -77,28 +84,38 @@ def write_random_shards(root: Path, tokens: int = 2_000_000) -> Path:
     return root
 
 
-def make_trainer(setup: Setup, tokens: Path, run: Path, compile_model: bool):
-    from training.train import Trainer
+def bench_config(setup: Setup, compile_model: bool):
     from webtext.config import load_config
 
     overrides = [f"model.{k}={getattr(setup, k)}" for k in ("n_layer", "n_head", "n_embd", "block_size")]
     overrides += [f"train.micro_batch_size={setup.batch}", f"train.batch_tokens={setup.tokens_per_step}",
                   "train.device=cpu", "train.peak_flops=1", "train.tensorboard=false", "train.warmup_steps=10",
                   f"train.compile={str(compile_model).lower()}"]
-    return Trainer(load_config(None, overrides), tokens, run)
+    return load_config(None, overrides)
 
 
-def make_hf_step(setup: Setup, trainer, compile_model: bool):
-    """One training step of transformers' GPT2LMHeadModel on the trainer's next batch."""
+def make_trainer(setup: Setup, tokens: Path, run: Path, compile_model: bool):
+    from training.train import Trainer
+
+    return Trainer(bench_config(setup, compile_model), tokens, run)
+
+
+def make_hf_step(setup: Setup, tokens: Path, compile_model: bool):
+    """One training step of transformers' GPT2LMHeadModel on the batches our trainer would see
+    (same shards, seed and shuffle), without a Trainer: nothing of ours configures its process."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from training.data import ShuffledStream, TokenManifest, TokenWindows
+
+    tcfg = bench_config(setup, compile_model).train
+    stream = ShuffledStream(TokenWindows(tokens, tcfg.train_split, setup.block_size, TokenManifest.load(tokens)),
+                            tcfg.seed)
     config = GPT2Config(n_layer=setup.n_layer, n_head=setup.n_head, n_embd=setup.n_embd,
                         n_positions=setup.block_size, vocab_size=VOCAB, resid_pdrop=0.0,
                         embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_new")
     torch.manual_seed(0)
     model = GPT2LMHeadModel(config).train()
     forward = torch.compile(model) if compile_model else model
-    tcfg = trainer.tcfg
     params = list(model.parameters())
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": tcfg.weight_decay},
@@ -108,7 +125,7 @@ def make_hf_step(setup: Setup, trainer, compile_model: bool):
     cursor = [0]
 
     def step() -> float:
-        (x, y), = trainer.stream.micro_batches(cursor[0], setup.batch, 1)
+        (x, y), = stream.micro_batches(cursor[0], setup.batch, 1)
         cursor[0] += setup.batch
         logits = forward(input_ids=x).logits
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
@@ -189,56 +206,139 @@ def loader_tokens_per_second(setup: Setup, trainer, batches: int = 300) -> float
     return batches * setup.tokens_per_step / (time.perf_counter() - start)
 
 
-def measure_setup(name: str, setup: Setup, tmp: Path, rounds: int, steps: int, compile_both: bool) -> dict:
-    """Both models at one setup, in alternating rounds bracketed by GEMM peak measurements."""
-    tokens = write_random_shards(tmp / name / "tokens")
-    trainer = make_trainer(setup, tokens, tmp / name / "run", compile_model=False)
-    hf_step, hf_params = make_hf_step(setup, trainer, False)
-    variants = {"ours": trainer._train_step, HF: hf_step}
-    if compile_both:
-        variants["ours + torch.compile"] = make_trainer(setup, tokens, tmp / name / "run-c", True)._train_step
-        variants[HF + " + torch.compile"] = make_hf_step(setup, trainer, True)[0]
-    first_step = {label: seconds_per_step(step, 1) for label, step in variants.items()}  # warm-up, compilation
-    times: dict[str, list[float]] = {label: [] for label in variants}
-    peaks = [gemm_peak()]
-    for _ in tqdm(range(rounds), desc=f"{name} rounds", unit="round"):
-        for label, step in variants.items():
-            times[label].append(seconds_per_step(step, steps))
-        peaks.append(gemm_peak())  # load only ever lowers it: MFU uses the best of the run
-    breakdown, top_ops = time_breakdown(trainer._train_step)
-    gemm_seconds = step_gemm_seconds(trainer.model, setup.tokens_per_step)
-    gemm_peak_now = gemm_peak()  # next to the shape timings: the ceiling is a same-moment ratio
-    loader = loader_tokens_per_second(setup, trainer)
+@dataclass(frozen=True)
+class Variant:
+    model: str  # "ours" (our Trainer) or "hf" (transformers)
+    tuned: bool  # runs with our CPU malloc settings (training/host_memory.py)
+    compile: bool = False
 
-    flops_per_step = setup.tokens_per_step * trainer.model.flops_per_token()
+
+HF_TUNED = HF + ", our malloc settings"
+VARIANTS = {
+    "ours": Variant("ours", tuned=True),  # as `webtext train` runs: its malloc settings are part of it
+    HF: Variant("hf", tuned=False),  # as transformers users run it
+    HF_TUNED: Variant("hf", tuned=True),  # how much of the speedup is the malloc settings
+}
+COMPILED = {
+    "ours + torch.compile": Variant("ours", tuned=True, compile=True),
+    HF + " + torch.compile": Variant("hf", tuned=False, compile=True),
+}
+
+
+def worker(conn, variant: Variant, name: str, tokens: str, run_dir: str, threads: int) -> None:
+    """One variant in its own process (glibc reads its malloc tunables only at process start),
+    answering the orchestrator's commands until told to close."""
+    from training import host_memory
+
+    torch.set_num_threads(threads)
+    logging.getLogger("training").setLevel(logging.ERROR)  # no tokenizer here: no bits per byte, as intended
+    setup = SETUPS[name]
+    if variant.model == "ours":
+        trainer = make_trainer(setup, Path(tokens), Path(run_dir), variant.compile)  # applies its settings
+        step, params = trainer._train_step, trainer.model.num_params()
+    else:
+        if variant.tuned:
+            host_memory.keep_freed_memory()
+        step, params = make_hf_step(setup, Path(tokens), variant.compile)
+    conn.send({"first_step": seconds_per_step(step, 1), "parameters": params,
+               "host_memory": host_memory.describe()})
+    while True:
+        command, arg = conn.recv()
+        if command == "steps":
+            conn.send(seconds_per_step(step, arg))
+        elif command == "peak":
+            conn.send(gemm_peak())
+        elif command == "analyse":  # ours only: where the time goes, and the GEMM-only ceiling
+            breakdown, top_ops = time_breakdown(step)
+            gemm_seconds = step_gemm_seconds(trainer.model, setup.tokens_per_step)
+            conn.send({"breakdown": breakdown, "top_ops": top_ops, "gemm_seconds": gemm_seconds,
+                       "gemm_peak_now": gemm_peak(),  # next to the shape timings: a same-moment ratio
+                       "loader": loader_tokens_per_second(setup, trainer),
+                       "flops_per_token": trainer.model.flops_per_token()})
+        else:
+            conn.close()
+            return
+
+
+class Worker:
+    def __init__(self, variant: Variant, name: str, tokens: Path, run_dir: Path):
+        from training import host_memory
+
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        environ = host_memory.huge_pages_environ(dict(os.environ)) if variant.tuned else None
+        saved = dict(os.environ)
+        try:
+            os.environ.update(environ or {})  # a spawned child starts with this environment
+            self.process = ctx.Process(target=worker, daemon=True,
+                                       args=(child, variant, name, str(tokens), str(run_dir), torch.get_num_threads()))
+            self.process.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        child.close()
+        self.info = self.conn.recv()
+
+    def ask(self, command: str, arg=None):
+        self.conn.send((command, arg))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(("close", None))
+        self.process.join(timeout=60)
+
+
+def measure_setup(name: str, setup: Setup, tmp: Path, rounds: int, steps: int, compile_both: bool) -> dict:
+    """All variants at one setup, each in its own process, in alternating rounds bracketed by
+    GEMM peak measurements in every process."""
+    tokens = write_random_shards(tmp / name / "tokens")
+    variants = {**VARIANTS, **(COMPILED if compile_both else {})}
+    workers = {}
+    try:
+        for label, variant in tqdm(variants.items(), desc=f"{name} start-up", unit="variant"):
+            workers[label] = Worker(variant, name, tokens, tmp / name / f"run-{len(workers)}")  # + 1st step
+        times: dict[str, list[float]] = {label: [] for label in variants}
+        peaks = [w.ask("peak") for w in workers.values()]
+        for _ in tqdm(range(rounds), desc=f"{name} rounds", unit="round"):
+            for label, w in workers.items():
+                times[label].append(w.ask("steps", steps))
+            peaks += [w.ask("peak") for w in workers.values()]  # load only ever lowers it: MFU uses the best
+        analysis = workers["ours"].ask("analyse")
+    finally:
+        for w in workers.values():
+            w.close()
+
+    flops_per_step = setup.tokens_per_step * analysis["flops_per_token"]
     peak = max(peaks)
     rows = {}
     for label, samples in times.items():
         mfus = [flops_per_step / t / peak for t in samples]
         rows[label] = {"tokens_per_s": setup.tokens_per_step / statistics.median(samples),
                        "seconds_per_step": statistics.median(samples), "mfu": statistics.median(mfus),
-                       "mfu_per_round": mfus, "first_step_seconds": first_step[label]}
+                       "mfu_per_round": mfus, "first_step_seconds": workers[label].info["first_step"],
+                       "host_memory": workers[label].info["host_memory"]}
 
     def speedup(ours: str, theirs: str) -> list[float]:  # same-round ratios
         return [hf / own for own, hf in zip(times[ours], times[theirs])]
 
     result = {
-        "config": {**vars(setup), "vocab_size": VOCAB, "parameters_ours": trainer.model.num_params(),
-                   "parameters_hf": hf_params, "flops_per_token": trainer.model.flops_per_token()},
+        "config": {**vars(setup), "vocab_size": VOCAB, "parameters_ours": workers["ours"].info["parameters"],
+                   "parameters_hf": workers[HF].info["parameters"], "flops_per_token": analysis["flops_per_token"]},
         "gemm_flops_peak": peak,  # best sustained rate of back-to-back 2048^3 fp32 matmuls in the run
         "gemm_flops_around_rounds": peaks,
         "throughput": rows,
         # median of same-round ratios: a load spike hits both halves of a round alike
         "speedup_vs_hf": statistics.median(speedup("ours", HF)),
         "speedup_vs_hf_per_round": speedup("ours", HF),
+        "speedup_vs_hf_with_our_malloc": statistics.median(speedup("ours", HF_TUNED)),
         "mfu": rows["ours"]["mfu"],
-        "gemm_seconds_per_step": gemm_seconds,
+        "gemm_seconds_per_step": analysis["gemm_seconds"],
         # MFU if the step were its weight GEMMs only (attention, norms, softmax, optimiser free)
-        "mfu_ceiling_gemm_only": flops_per_step / gemm_seconds / gemm_peak_now,
-        "time_breakdown_ours": breakdown,
-        "top_ops_ours": top_ops,
-        "loader_tokens_per_s": loader,
-        "loader_vs_trainer": loader / rows["ours"]["tokens_per_s"],
+        "mfu_ceiling_gemm_only": flops_per_step / analysis["gemm_seconds"] / analysis["gemm_peak_now"],
+        "time_breakdown_ours": analysis["breakdown"],
+        "top_ops_ours": analysis["top_ops"],
+        "loader_tokens_per_s": analysis["loader"],
+        "loader_vs_trainer": analysis["loader"] / rows["ours"]["tokens_per_s"],
     }
     if compile_both:
         result["speedup_vs_hf_compiled_both"] = statistics.median(
@@ -256,7 +356,8 @@ def report(name: str, setup: Setup, r: dict) -> None:
         print(f"{label:48s}{row['tokens_per_s']:>8,.0f}{row['seconds_per_step']:>8.2f}{row['mfu']:>7.1%}"
               f"{row['first_step_seconds']:>12.1f}")
     print(f"ours / transformers (both eager): {r['speedup_vs_hf']:.2f}x (target >= {TARGETS['speedup_vs_hf']}x); "
-          "per round: " + ", ".join(f"{x:.2f}x" for x in r["speedup_vs_hf_per_round"]))
+          "per round: " + ", ".join(f"{x:.2f}x" for x in r["speedup_vs_hf_per_round"])
+          + f"; against transformers given our malloc settings too: {r['speedup_vs_hf_with_our_malloc']:.2f}x")
     if "speedup_vs_hf_compiled_both" in r:
         print(f"ours / transformers (both torch.compile): {r['speedup_vs_hf_compiled_both']:.2f}x")
     print(f"MFU (ours, eager): {r['mfu']:.1%} (target >= {TARGETS['mfu']:.0%}); per round: "
@@ -282,8 +383,6 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = set(names) - set(SETUPS)
     if unknown or not names:
         parser.error(f"unknown setup(s) {sorted(unknown)}; choose from {', '.join(SETUPS)}")
-    logging.getLogger("training").setLevel(logging.ERROR)  # no tokenizer here: no bits per byte, as intended
-
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         for name in names:

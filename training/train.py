@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from training import host_memory
 from training.checkpoint import load_checkpoint, save_model_checkpoint
 from training.data import ShuffledStream, TokenManifest, TokenWindows, sequential_batches
 from training.evaluate import score_batches, token_byte_lengths
@@ -219,6 +220,8 @@ class Trainer:
         self.device = resolve_device(self.tcfg.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = init_distributed(self.tcfg.ddp_backend, self.device)
         self.dtype = compute_dtype(self.tcfg.dtype, self.device)
+        if self.device.type == "cpu":
+            host_memory.keep_freed_memory()  # no fresh, zeroed pages for each step's large buffers
         self.manifest = TokenManifest.load(self.tokens_dir)
 
         checkpoint = self._resume_checkpoint() if resume else None
@@ -437,7 +440,7 @@ class Trainer:
                 logger.write("config", 0, train=tcfg.model_dump(mode="json"), model=vars(self.model_config),
                              parameters=self.model.num_params(), world_size=self.dist.world,
                              grad_accum=self.accum, device=str(self.device), dtype=str(self.dtype),
-                             peak_flops=peak)
+                             peak_flops=peak, host_memory=host_memory.describe())
         bar = tqdm(total=tcfg.max_steps, initial=self.step, unit="step", disable=not main, dynamic_ncols=True,
                    desc="train")
         loss = None
@@ -522,7 +525,9 @@ def add_cli(subparsers, common) -> None:
                     "model: sections of pipelines.yaml (--set train.max_steps=1000 ...). Multi-GPU/CPU: "
                     "launch with `torchrun --nproc_per_node=N -m webtext.cli train ...` (NCCL on CUDA, gloo "
                     "on CPU); only rank 0 writes logs and checkpoints. SIGINT/SIGTERM save a checkpoint "
-                    "and exit with status 130/143; --resume continues bit-exactly.",
+                    "and exit with status 130/143; --resume continues bit-exactly. On CPU under glibc it keeps "
+                    "freed memory mapped and restarts itself once with malloc on huge pages "
+                    "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1); WEBTEXT_MALLOC_TUNING=0 turns that off.",
     )
     p.add_argument("--tokens", required=True, metavar="DIR", help="token-shard directory (with manifest.json)")
     p.add_argument("--out", required=True, metavar="RUNDIR",

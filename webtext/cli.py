@@ -27,6 +27,9 @@ STAGE_CLIS = {
     "webtext.demo": ("demo",),
 }
 
+# Commands that train on CPU: they restart once with glibc's huge-page tunable (training/host_memory.py).
+HUGE_PAGE_COMMANDS = ("train", "demo")
+
 
 def _common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -55,6 +58,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     from webtext.config import ConfigError, load_config
 
@@ -71,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not ("-v" in argv or "--verbose" in argv):
         logging.getLogger("apache_beam").setLevel(logging.WARNING)  # runner chatter, not progress
-    command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as exc:
@@ -97,6 +103,10 @@ def run() -> None:
     without an active exception"), turning a success into exit status 134. All our output is
     written and closed by then, so flush what is buffered and leave directly.
     """
+    if _command(sys.argv[1:]) in HUGE_PAGE_COMMANDS:
+        from training.host_memory import reexec_with_huge_pages
+
+        reexec_with_huge_pages()  # before torch is imported: glibc reads its tunables at start
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.training.train_fixtures import tiny_config
+from training import host_memory
 from training.checkpoint import load_checkpoint, load_model, save_model_checkpoint
 from training.logging_utils import measure_gemm_flops, read_jsonl_log
 from training.model import GPT, GPTConfig
@@ -119,6 +120,9 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(corpus, tmp_path):
     assert "stopped by SIGTERM" in output and "--resume" in output
     stopped_at = load_checkpoint(run)["step"]
     assert 3 <= stopped_at < 60
+    config = next(r for r in read_jsonl_log(run / "log.jsonl") if r["kind"] == "config")
+    if host_memory.enabled():  # the CLI restarted itself with huge pages, and the run says so
+        assert "glibc.malloc.hugetlb=1" in config["host_memory"]["glibc_tunables"]
     train(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
     assert curve(read_jsonl_log(run / "log.jsonl")) == curve(read_jsonl_log(reference / "log.jsonl"))
 
