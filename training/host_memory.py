@@ -27,7 +27,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import platform
 import sys
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,10 @@ _TRIM_THRESHOLD = 2**31 - 1  # mallopt takes an int: the largest it can say
 
 
 def _glibc() -> bool:
-    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")  # None or ValueError elsewhere
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def enabled() -> bool:
