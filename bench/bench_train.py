@@ -235,13 +235,12 @@ def worker(conn, variant: Variant, name: str, tokens: str, run_dir: str, threads
     setup = SETUPS[name]
     if variant.model == "ours":
         trainer = make_trainer(setup, Path(tokens), Path(run_dir), variant.compile)  # applies its settings
-        step, params = trainer._train_step, trainer.model.num_params()
+        step, params, kept = trainer._train_step, trainer.model.num_params(), trainer.kept_freed_memory
     else:
-        if variant.tuned:
-            host_memory.keep_freed_memory()
+        kept = variant.tuned and host_memory.keep_freed_memory()
         step, params = make_hf_step(setup, Path(tokens), variant.compile)
     conn.send({"first_step": seconds_per_step(step, 1), "parameters": params,
-               "host_memory": host_memory.describe()})
+               "host_memory": host_memory.describe(kept)})
     while True:
         command, arg = conn.recv()
         if command == "steps":

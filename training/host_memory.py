@@ -18,8 +18,9 @@ gpt2-117m step on 2 cores. Two settings remove that work:
   `webtext train` and `webtext demo` restart themselves once with it added to
   GLIBC_TUNABLES (`reexec_with_huge_pages`) before they import torch.
 
-WEBTEXT_MALLOC_TUNING=0 in the environment turns both off. Elsewhere (macOS, musl, CUDA
-training) nothing changes.
+WEBTEXT_MALLOC_TUNING=0 in the environment turns both off (1, the default, keeps them on; any
+other value is an error rather than a guess). Elsewhere (macOS, musl, CUDA training) nothing
+changes.
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ def _glibc() -> bool:
         return False
 
 
+def _opted_in(environ) -> bool:
+    value = environ.get(OPT_OUT, "1").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"{OPT_OUT}={environ[OPT_OUT]!r}: use 0 to turn the CPU malloc settings off, "
+                         "or 1 (the default) to keep them")
+    return value == "1"
+
+
 def enabled() -> bool:
-    return _glibc() and os.environ.get(OPT_OUT, "1") != "0"
+    return _opted_in(os.environ) and _glibc()  # a typo in the opt-out is an error everywhere
 
 
 def keep_freed_memory() -> bool:
@@ -64,7 +73,7 @@ def huge_pages_environ(environ: dict[str, str]) -> dict[str, str] | None:
     """`environ` with glibc's huge-page tunable added, or None where nothing is to change:
     not glibc, opted out, or GLIBC_TUNABLES already says something about huge pages (the
     user's own choice, or this process is the restarted one)."""
-    if not _glibc() or environ.get(OPT_OUT, "1") == "0":
+    if not _opted_in(environ) or not _glibc():
         return None
     tunables = environ.get("GLIBC_TUNABLES", "")
     if HUGE_PAGES_TUNABLE in tunables:
@@ -84,6 +93,7 @@ def reexec_with_huge_pages() -> None:
     os.execve(sys.executable, sys.orig_argv, environ)
 
 
-def describe() -> dict:
-    """What this process runs with, for the run log (numbers are only comparable alike)."""
-    return {"glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""), "malloc_tuning": enabled()}
+def describe(kept_freed_memory: bool) -> dict:
+    """What this process runs with, for the run log (numbers are only comparable alike):
+    `kept_freed_memory` is what `keep_freed_memory()` returned, False where it was not called."""
+    return {"glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""), "malloc_tuning": kept_freed_memory}

@@ -220,8 +220,8 @@ class Trainer:
         self.device = resolve_device(self.tcfg.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = init_distributed(self.tcfg.ddp_backend, self.device)
         self.dtype = compute_dtype(self.tcfg.dtype, self.device)
-        if self.device.type == "cpu":
-            host_memory.keep_freed_memory()  # no fresh, zeroed pages for each step's large buffers
+        # No fresh, zeroed pages for each step's large buffers on CPU; CUDA has its own caching allocator.
+        self.kept_freed_memory = self.device.type == "cpu" and host_memory.keep_freed_memory()
         self.manifest = TokenManifest.load(self.tokens_dir)
 
         checkpoint = self._resume_checkpoint() if resume else None
@@ -440,7 +440,7 @@ class Trainer:
                 logger.write("config", 0, train=tcfg.model_dump(mode="json"), model=vars(self.model_config),
                              parameters=self.model.num_params(), world_size=self.dist.world,
                              grad_accum=self.accum, device=str(self.device), dtype=str(self.dtype),
-                             peak_flops=peak, host_memory=host_memory.describe())
+                             peak_flops=peak, host_memory=host_memory.describe(self.kept_freed_memory))
         bar = tqdm(total=tcfg.max_steps, initial=self.step, unit="step", disable=not main, dynamic_ncols=True,
                    desc="train")
         loss = None

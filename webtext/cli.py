@@ -106,7 +106,11 @@ def run() -> None:
     if _command(sys.argv[1:]) in HUGE_PAGE_COMMANDS:
         from training.host_memory import reexec_with_huge_pages
 
-        reexec_with_huge_pages()  # before torch is imported: glibc reads its tunables at start
+        try:
+            reexec_with_huge_pages()  # before torch is imported: glibc reads its tunables at start
+        except ValueError as exc:  # a bad WEBTEXT_MALLOC_TUNING
+            print(f"webtext: {exc}", file=sys.stderr)
+            os._exit(2)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -58,6 +58,26 @@ def test_huge_pages_environ_adds_the_tunable_once_and_respects_the_users_choice(
     assert host_memory.huge_pages_environ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None  # theirs
     assert host_memory.huge_pages_environ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}) is None  # restarted
     assert host_memory.huge_pages_environ({"WEBTEXT_MALLOC_TUNING": "0"}) is None
+    assert host_memory.huge_pages_environ({"WEBTEXT_MALLOC_TUNING": "1"}) == {
+        "WEBTEXT_MALLOC_TUNING": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+
+
+@pytest.mark.parametrize("value", ["off", "false", "no", ""])
+def test_an_unknown_opt_out_value_is_an_error_not_a_guess(value, monkeypatch):
+    with pytest.raises(ValueError, match="WEBTEXT_MALLOC_TUNING"):
+        host_memory.huge_pages_environ({"WEBTEXT_MALLOC_TUNING": value})
+    monkeypatch.setenv("WEBTEXT_MALLOC_TUNING", value)
+    with pytest.raises(ValueError, match="use 0 to turn"):
+        host_memory.keep_freed_memory()
+
+
+def test_an_unknown_opt_out_value_stops_train_with_a_clear_error():
+    proc = subprocess.run([sys.executable, "-c", "from webtext import cli; cli.run()", "train", "--help"],
+                          cwd=REPO, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "WEBTEXT_MALLOC_TUNING": "off"})
+    assert proc.returncode == 2
+    assert "WEBTEXT_MALLOC_TUNING='off': use 0 to turn the CPU malloc settings off" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 @glibc_only

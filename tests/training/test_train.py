@@ -121,7 +121,9 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(corpus, tmp_path):
     stopped_at = load_checkpoint(run)["step"]
     assert 3 <= stopped_at < 60
     config = next(r for r in read_jsonl_log(run / "log.jsonl") if r["kind"] == "config")
-    if host_memory.enabled():  # the CLI restarted itself with huge pages, and the run says so
+    # The CLI restarted itself with huge pages, the CPU Trainer applied mallopt, and the run says so.
+    assert config["host_memory"]["malloc_tuning"] is host_memory.enabled()
+    if host_memory.enabled():
         assert "glibc.malloc.hugetlb=1" in config["host_memory"]["glibc_tunables"]
     train(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
     assert curve(read_jsonl_log(run / "log.jsonl")) == curve(read_jsonl_log(reference / "log.jsonl"))
