@@ -15,18 +15,20 @@ REPO = Path(__file__).resolve().parents[2]
 glibc_only = pytest.mark.skipif(not host_memory._glibc(), reason="glibc malloc settings")
 
 # Allocates, fills and frees a 64 MB tensor round after round, as a training step does with its
-# logits, and prints the page faults of the last four rounds. The tuned heap needs a few rounds
+# logits, and prints the page faults of the last eight rounds. The tuned heap needs a few rounds
 # to settle: glibc 2.36's posix_memalign (torch aligns to 64 bytes) cannot reuse a freed block of
 # exactly the size asked for, so the heap grows until freed blocks have merged into ones that fit.
+# It settled by round 8 in 40 runs of 40 rounds, but once, in a loaded CI run, a round after the
+# 12th still mapped a fresh block: hence 24 rounds to settle and room for one late block below.
 FAULTS_SCRIPT = """
 import json, resource, sys
 import torch
 from training import host_memory
 applied = host_memory.keep_freed_memory() if sys.argv[1] == "tuned" else False
-for _ in range(12):
+for _ in range(24):
     torch.ones(16 * 2**20).sum()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
+for _ in range(8):
     torch.ones(16 * 2**20).sum()
 print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
 """
@@ -44,8 +46,8 @@ def test_kept_memory_is_reused_without_page_faults():
     assert tuned["applied"] and not default["applied"]
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     if not thp.exists() or "[always]" not in thp.read_text():  # 4 KiB pages
-        assert default["faults"] >= 0.9 * 4 * 16 * 2**20 * 4 / 4096  # every round maps 64 MB afresh
-    assert tuned["faults"] * 20 < default["faults"]
+        assert default["faults"] >= 0.9 * 8 * 16 * 2**20 * 4 / 4096  # every round maps 64 MB afresh
+    assert tuned["faults"] * 4 < default["faults"]  # at most one round of eight maps a fresh block
     assert not faults("tuned", WEBTEXT_MALLOC_TUNING="0")["applied"]
 
 
