@@ -31,9 +31,10 @@ from warcio.archiveiterator import ArchiveIterator
 from crawl.warc import FetchedPage, WarcWriter
 from shards.build import run_build
 from shards.warc_source import ReadWarcPages, find_warc_files
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig, load_config
-from webtext.stats import collect_stage_counts
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
+from webtext.config import load_config
+from core.beam import collect_stage_counts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "build.json"
 WORDS = ("the city council river market school museum library harbor ferry train station bakery farmer "

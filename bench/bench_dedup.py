@@ -39,7 +39,7 @@ import numpy as np
 from dedup.config import DedupConfig
 from dedup.minhash import minhash_input, minhash_signatures
 from dedup.text import normalize_for_exact, shingles
-from webtext.fsio import atomic_write_text
+from core.fsio import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dedup.json"
 EDIT_RATES = [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06]
@@ -211,9 +211,9 @@ def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict,
     import apache_beam as beam
     
     from dedup.near import NearDedup, NearDuplicateClusters, lsh_diagnostics
-    from webtext.beam import pipeline_options
-    from webtext.config import BeamConfig
-    from webtext.stats import collect_stage_counts
+    from core.beam import pipeline_options
+    from core.beam_config import BeamConfig
+    from core.beam import collect_stage_counts
 
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
         labels_path, kept_path = Path(tmp) / "labels.jsonl", Path(tmp) / "kept.txt"

@@ -16,7 +16,7 @@ Speed, in this process, on the same pages: the baseline is a bare loop doing the
 work the pipeline does per page (`decode_html` + `trafilatura_extract`, i.e. trafilatura with
 our options); a loop of plain `trafilatura.extract(body)` is timed too, for reference.
 `ExtractPages` (decode, isolated extraction, language id, quality rules) runs in a real Beam
-pipeline (FnApiRunner via `webtext.beam.pipeline_options`) with one worker (in_memory) and two
+pipeline (FnApiRunner via `core.beam.pipeline_options`) with one worker (in_memory) and two
 (multi_processing), timed from pipeline start to finish, startup included; a second run on
 the first half of the pages gives the steady rate without start-up. `--rounds N` repeats the
 whole comparison; every round is kept, with load average and CPU seconds, since the box may
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from extract.config import ExtractConfig
-from webtext.fsio import atomic_write_text
+from core.fsio import atomic_write_text
 
 EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "extraction-eval"
 RESULTS = Path(__file__).resolve().parent / "results" / "extraction.json"
@@ -192,9 +192,9 @@ def _pipeline(paths: list[str], mode: str, workers: int) -> None:
     import apache_beam as beam
 
     from extract import ExtractPages
-    from webtext.beam import pipeline_options
-    from webtext.config import BeamConfig
-    from webtext.stats import collect_stage_counts
+    from core.beam import pipeline_options
+    from core.beam_config import BeamConfig
+    from core.beam import collect_stage_counts
 
     options = pipeline_options(BeamConfig(direct_running_mode=mode, direct_num_workers=workers))
     with beam.Pipeline(options=options) as p:

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict:
         report(name, SETUPS[name], r)
     print(f"\nsetups meeting speedup and MFU targets together: {', '.join(result['both_targets_met_at']) or 'none'}")
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    from webtext.fsio import atomic_write_text
+    from core.fsio import atomic_write_text
 
     atomic_write_text(str(RESULT), json.dumps(result, indent=2) + "\n")
     print(f"-> {RESULT.relative_to(REPO)}")

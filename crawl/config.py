@@ -2,12 +2,12 @@
 
 import ipaddress
 from datetime import datetime, timezone
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from webtext.section import Section
+from core.section import Section
 
 
 class HarvestConfig(Section):
@@ -15,52 +15,29 @@ class HarvestConfig(Section):
 
     # Which submissions count. WebText kept outbound links of posts with >= 3 karma; it used
     # links created before December 2017 (set created_before: 2017-12-01 to match).
-    min_score: int = 3
-    score_rule: Literal["max_post", "sum_per_url"] = "max_post"  # sum_per_url: OpenWebText2
-    drop_self_posts: bool = True
-    drop_nsfw: bool = True
-    created_after: datetime | None = None  # inclusive; naive times are UTC
-    created_before: datetime | None = None  # exclusive
+    defaults_key: ClassVar[str] = "harvest"
+
+    min_score: int
+    score_rule: Literal["max_post", "sum_per_url"]  # sum_per_url: OpenWebText2
+    drop_self_posts: bool
+    drop_nsfw: bool
+    created_after: datetime | None  # inclusive; naive times are UTC
+    created_before: datetime | None  # exclusive
     # Link hosts that are media, social platforms or Reddit itself; subdomains match too.
-    blocked_domains: list[str] = [
-        "reddit.com", "redd.it", "redditmedia.com", "redditstatic.com", "reddituploads.com",
-        "imgur.com", "gfycat.com", "giphy.com", "streamable.com", "gyazo.com", "prnt.sc",
-        "photobucket.com", "tinypic.com", "imageshack.us", "postimg.cc", "flickr.com", "flic.kr",
-        "youtube.com", "youtu.be", "youtube-nocookie.com", "vimeo.com", "dailymotion.com",
-        "liveleak.com", "twitch.tv", "vid.me", "vine.co", "tiktok.com", "soundcloud.com",
-        "spotify.com", "twitter.com", "t.co", "x.com", "facebook.com", "fb.com", "fb.watch",
-        "instagram.com", "pinterest.com", "discord.gg", "discord.com",
-    ]
+    blocked_domains: list[str]
     # Path extensions of files that are not web pages (images, video, audio, archives, documents).
-    blocked_extensions: list[str] = [
-        "jpg", "jpeg", "png", "gif", "gifv", "webp", "bmp", "tif", "tiff", "svg", "ico", "heic",
-        "mp4", "m4v", "webm", "mov", "avi", "mkv", "wmv", "flv", "mpg", "mpeg", "3gp",
-        "mp3", "wav", "ogg", "oga", "flac", "m4a", "aac", "wma",
-        "zip", "rar", "7z", "tar", "gz", "tgz", "bz2", "xz", "zst",
-        "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "epub",
-        "exe", "msi", "dmg", "apk", "iso", "bin", "deb", "rpm", "torrent", "swf",
-    ]
+    blocked_extensions: list[str]
     # Wikipedia (every language, mobile m.), its sister projects and mirrors: GPT-2 removed
     # Wikipedia from WebText because eval sets are built from it. Subdomains match too.
-    wikipedia_domains: list[str] = [
-        "wikipedia.org", "wikipedia.com", "wikipedia.de", "wikimedia.org", "wikidata.org",
-        "wiktionary.org", "wikibooks.org", "wikinews.org", "wikiquote.org", "wikisource.org",
-        "wikiversity.org", "wikivoyage.org", "wikifunctions.org", "mediawiki.org",
-        "wikimediafoundation.org", "wikiwand.com", "wikizero.com", "everybodywiki.com",
-        "wiki2.org", "wikimili.com", "wikiless.org",
-    ]
+    wikipedia_domains: list[str]
     # Query parameters removed from URLs (a trailing * matches a prefix).
-    tracking_params: list[str] = [
-        "utm_*", "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
-        "twclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok",
-        "oly_anon_id", "oly_enc_id", "vero_id", "rb_clickid", "s_cid", "cmpid",
-    ]
+    tracking_params: list[str]
     # Reading and writing.
-    zstd_window_log_max: int = Field(31, ge=10, le=31)  # Pushshift .zst need 2 GiB (2**31)
-    read_chunk_bytes: int = Field(16 * 1024 * 1024, ge=1)
-    max_line_bytes: int = Field(16 * 1024 * 1024, ge=1)  # longer lines: counted drop
-    merge_buckets: int = Field(64, ge=1)  # parallelism of the per-URL merge (hash buckets of url_key)
-    output_files: int = Field(1, ge=1)  # urls-NNNNN-of-MMMMM.parquet, rows spread by url_key hash
+    zstd_window_log_max: int = Field(ge=10, le=31)  # Pushshift .zst need 2 GiB (2**31)
+    read_chunk_bytes: int = Field(ge=1)
+    max_line_bytes: int = Field(ge=1)  # longer lines: counted drop
+    merge_buckets: int = Field(ge=1)  # parallelism of the per-URL merge (hash buckets of url_key)
+    output_files: int = Field(ge=1)  # urls-NNNNN-of-MMMMM.parquet, rows spread by url_key hash
 
     @field_validator("output_files")
     @classmethod
@@ -86,44 +63,44 @@ class CrawlConfig(Section):
     """Scrapy crawl of the harvested URLs into WARC. Sized for bulk news/blog crawling."""
 
     # Identity: sent as "<user_agent> (+<contact>)" and matched against robots.txt groups.
-    user_agent: str = "WebTextBot/0.1"
-    contact: str = "https://github.com/webtext/webtext; crawler@webtext.example"
-    obey_robots: bool = True
-    max_crawl_delay: float = Field(30.0, ge=0)  # cap on a robots.txt Crawl-delay we honour
+    defaults_key: ClassVar[str] = "crawl"
+
+    user_agent: str
+    contact: str
+    obey_robots: bool
+    max_crawl_delay: float = Field(ge=0)  # cap on a robots.txt Crawl-delay we honour
     # Limits per page.
-    download_timeout: float = Field(30.0, gt=0)
-    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)  # also after decompression
-    max_redirects: int = Field(10, ge=0)
+    download_timeout: float = Field(gt=0)
+    max_body_bytes: int = Field(gt=0)  # also after decompression
+    max_redirects: int = Field(ge=0)
     # Politeness and throughput.
-    concurrent_requests: int = Field(64, ge=1)
-    concurrent_requests_per_domain: int = Field(2, ge=1)
-    download_delay: float = Field(0.5, ge=0)  # minimum seconds between requests to one host
-    autothrottle: bool = True
-    autothrottle_target_concurrency: float = Field(1.0, gt=0)
-    autothrottle_max_delay: float = Field(30.0, gt=0)
+    concurrent_requests: int = Field(ge=1)
+    concurrent_requests_per_domain: int = Field(ge=1)
+    download_delay: float = Field(ge=0)  # minimum seconds between requests to one host
+    autothrottle: bool
+    autothrottle_target_concurrency: float = Field(gt=0)
+    autothrottle_max_delay: float = Field(gt=0)
     # Retries on timeouts, connection errors and these statuses, with exponential backoff.
-    retry_times: int = Field(2, ge=0)
-    retry_http_codes: list[int] = [408, 429, 500, 502, 503, 504, 522, 524]
-    retry_backoff_base: float = Field(2.0, ge=0)  # delay = base * 2**(attempt-1) seconds
-    retry_max_delay: float = Field(60.0, ge=0)  # a longer Retry-After means: give up
+    retry_times: int = Field(ge=0)
+    retry_http_codes: list[int]
+    retry_backoff_base: float = Field(ge=0)  # delay = base * 2**(attempt-1) seconds
+    retry_max_delay: float = Field(ge=0)  # a longer Retry-After means: give up
     # What counts as HTML.
-    html_content_types: list[str] = ["text/html", "application/xhtml+xml"]
-    sniff_content_types: list[str] = [
-        "", "application/octet-stream", "binary/octet-stream", "application/unknown", "text/plain",
-    ]
+    html_content_types: list[str]
+    sniff_content_types: list[str]
     # Address policy and name resolution.
-    allow_loopback: bool = False  # private/link-local/reserved ranges stay refused regardless
-    static_hosts: dict[str, str] = {}  # host -> IP, consulted before DNS (like /etc/hosts)
-    resolve_dns: bool = True  # false: only static_hosts resolve, any other name is `dns`
-    proxy: str | None = None  # HTTP proxy for every request, e.g. "http://127.0.0.1:8080"; env proxies are ignored
+    allow_loopback: bool  # private/link-local/reserved ranges stay refused regardless
+    static_hosts: dict[str, str]  # host -> IP, consulted before DNS (like /etc/hosts)
+    resolve_dns: bool  # false: only static_hosts resolve, any other name is `dns`
+    proxy: str | None  # HTTP proxy for every request, e.g. "http://127.0.0.1:8080"; env proxies are ignored
     # Output.
-    warc_max_bytes: int = Field(1024**3, gt=0)  # rotate WARC files at this size
+    warc_max_bytes: int = Field(gt=0)  # rotate WARC files at this size
     # Deflate level (zlib-ng) of each record's gzip member. Measured on 300 real HTML pages of
     # 132 KB: level 1 costs 0.59 ms per page for output 0.28 of the input; 2: 1.04 ms, 0.23;
     # 6: 1.9 ms, 0.20 (stdlib zlib: level 1 1.42 ms, 0.24; 6 3.7 ms, 0.20).
-    warc_gzip_level: int = Field(1, ge=0, le=9)
-    log_flush_rows: int = Field(10_000, ge=1)  # checkpoint the crawl log every N rows ...
-    log_flush_seconds: float = Field(30.0, gt=0)  # ... or every N seconds
+    warc_gzip_level: int = Field(ge=0, le=9)
+    log_flush_rows: int = Field(ge=1)  # checkpoint the crawl log every N rows ...
+    log_flush_seconds: float = Field(gt=0)  # ... or every N seconds
 
     @field_validator("static_hosts")
     @classmethod

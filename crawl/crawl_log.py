@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.fsio import atomic_write_bytes
+from core.fsio import atomic_write_bytes
 
 SCHEMA = pa.schema([
     ("url", pa.string()),

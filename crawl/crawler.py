@@ -24,7 +24,7 @@ from crawl.config import CrawlConfig
 from crawl.crawl_log import CrawlLogWriter, log_parts, read_logged_state
 from crawl.url_table import Shard, read_url_table, shard_rows
 from crawl.warc import WarcWriter, truncate_after
-from webtext.stats import counts_from_outcomes, format_counts_table, write_stats_json
+from core.stats import counts_from_outcomes, format_counts_table, write_stats_json
 
 log = logging.getLogger(__name__)
 

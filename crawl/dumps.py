@@ -24,7 +24,7 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from webtext import fsio
+from core import fsio
 
 PLAIN_SUFFIXES = (".ndjson", ".jsonl", "")  # "" = `zstd -d RS_2019-01.zst` output
 COMPRESSED_SUFFIXES = (".zst", ".xz", ".bz2", ".gz")

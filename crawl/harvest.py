@@ -68,14 +68,9 @@ from crawl.urls import (
     normalize,
     scheme_of,
 )
-from webtext import fsio
-from webtext.stats import (
-    StageCounter,
-    StageCounts,
-    collect_stage_counts,
-    format_counts_table,
-    write_stats_json,
-)
+from core import fsio
+from core.beam import StageCounter, collect_stage_counts
+from core.stats import StageCounts, format_counts_table, write_stats_json
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +456,7 @@ def _remove_stale_outputs(out_dir: str, keep: set[str]) -> None:
 
 def run_harvest(dump_patterns: list[str], out_dir: str, cfg, beam_args: list[str] = ()) -> dict:
     """Run the harvest pipeline; returns the stats written to DIR/harvest_stats.json."""
-    from webtext.beam import pipeline_options
+    from core.beam import pipeline_options
 
     hcfg: HarvestConfig = cfg.harvest
     paths = dumps.resolve_dumps(dump_patterns)

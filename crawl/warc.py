@@ -22,7 +22,7 @@ from http import HTTPStatus
 from warcio.archiveiterator import ArchiveIterator
 from zlib_ng import zlib_ng
 
-from webtext import __version__
+from core import __version__
 
 # Response headers that describe the transfer, not the stored (decoded) body.
 _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}

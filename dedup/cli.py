@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from webtext import fsio
+from core import fsio
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ def run_dedup(cfg, inputs: list[str], out: str, beam_args: list[str] = ()):
 
     from dedup.exact import ExactDedup
     from dedup.near import NearDedup
-    from webtext.beam import pipeline_options
-    from webtext.stats import collect_stage_counts, write_stats_json
+    from core.beam import pipeline_options
+    from core.beam import collect_stage_counts
+    from core.stats import write_stats_json
 
     files = [f for f in fsio.expand(inputs) if f.endswith(".parquet")]
     out_prefix = fsio.join(out, "")
@@ -91,7 +92,7 @@ def run_dedup(cfg, inputs: list[str], out: str, beam_args: list[str] = ()):
 
 
 def _run(args: argparse.Namespace, cfg) -> int:
-    from webtext.stats import format_counts_table
+    from core.stats import format_counts_table
 
     counts = run_dedup(cfg, args.input, args.out, args.beam_args)
     print(format_counts_table(counts))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
-from webtext.section import Section
+from core.section import Section
 
 
 class DedupConfig(Section):
@@ -17,18 +19,20 @@ class DedupConfig(Section):
     positive only costs one comparison, a false negative keeps a duplicate.
     """
 
-    exact: bool = True  # drop documents whose normalised text is identical
-    near: bool = True  # drop near-duplicates (shingle Jaccard >= threshold)
-    shingle_size: int = Field(5, ge=1)  # words per shingle
-    num_perm: int = Field(128, ge=2, le=4096)  # MinHash permutations
-    seed: int = Field(1, ge=0, lt=2**32)  # permutation seed (datasketch's default is 1)
-    threshold: float = Field(0.8, gt=0.0, le=1.0)  # Jaccard similarity that makes a duplicate
-    bands: int | None = Field(None, ge=1)  # LSH bands; None = derived from threshold
-    rows: int | None = Field(None, ge=1)  # rows per band; None = derived from threshold
-    false_negative_weight: float = Field(0.95, gt=0.0, lt=1.0)  # for deriving bands x rows
-    max_bucket_size: int = Field(100, ge=2)  # larger LSH buckets pair members only with their best
-    cc_rounds: int = Field(12, ge=1)  # max large-star/small-star rounds for clustering
-    batch_size: int = Field(256, ge=1)  # documents per vectorised MinHash batch
+    defaults_key: ClassVar[str] = "dedup"
+
+    exact: bool  # drop documents whose normalised text is identical
+    near: bool  # drop near-duplicates (shingle Jaccard >= threshold)
+    shingle_size: int = Field(ge=1)  # words per shingle
+    num_perm: int = Field(ge=2, le=4096)  # MinHash permutations
+    seed: int = Field(ge=0, lt=2**32)  # permutation seed (datasketch's default is 1)
+    threshold: float = Field(gt=0.0, le=1.0)  # Jaccard similarity that makes a duplicate
+    bands: int | None = Field(ge=1)  # LSH bands; None = derived from threshold
+    rows: int | None = Field(ge=1)  # rows per band; None = derived from threshold
+    false_negative_weight: float = Field(gt=0.0, lt=1.0)  # for deriving bands x rows
+    max_bucket_size: int = Field(ge=2)  # larger LSH buckets pair members only with their best
+    cc_rounds: int = Field(ge=1)  # max large-star/small-star rounds for clustering
+    batch_size: int = Field(ge=1)  # documents per vectorised MinHash batch
 
     @model_validator(mode="after")
     def _bands_times_rows(self) -> "DedupConfig":

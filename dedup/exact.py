@@ -12,7 +12,7 @@ import apache_beam as beam
 from dedup.config import DedupConfig
 from dedup.ranking import duplicate_id_error, rank_key
 from dedup.text import exact_key
-from webtext.stats import StageCounter
+from core.beam import StageCounter
 
 STAGE = "dedup_exact"
 DROP_REASON = "exact_duplicate"

@@ -40,7 +40,7 @@ from dedup.exact import KeepEveryDocument
 from dedup.minhash import band_keys, minhash_signatures
 from dedup.ranking import doc_id, duplicate_id_error, rank_key
 from dedup.text import jaccard, shingles
-from webtext.stats import StageCounter
+from core.beam import StageCounter
 
 STAGE = "dedup_near"
 DROP_REASON = "near_duplicate"

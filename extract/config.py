@@ -1,44 +1,44 @@
 """Config section `extract`: main-text extraction, language id and quality rules."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from webtext.section import Section
+from core.section import Section
 
 
 class ExtractConfig(Section):
     # Extraction. Default chosen on the 990-page evaluation set (bench/bench_extraction.py):
     # trafilatura without comments scores F1 0.926 (P 0.907, R 0.946); the ensemble gains only
     # +0.002 F1 (95% bootstrap interval +0.000..+0.004) for 5x the CPU; newspaper alone 0.835.
-    extractor: Literal["trafilatura", "newspaper", "ensemble"] = "trafilatura"
-    favor: Literal["balanced", "precision", "recall"] = "balanced"  # trafilatura's trade-off
-    include_tables: bool = True
-    ensemble_min_paragraph_words: int = Field(30, ge=1)
-    timeout_seconds: float = Field(20.0, gt=0)
-    worker_start_seconds: float = Field(120.0, gt=0)
+    defaults_key: ClassVar[str] = "extract"
+
+    extractor: Literal["trafilatura", "newspaper", "ensemble"]
+    favor: Literal["balanced", "precision", "recall"]  # trafilatura's trade-off
+    include_tables: bool
+    ensemble_min_paragraph_words: int = Field(ge=1)
+    timeout_seconds: float = Field(gt=0)
+    worker_start_seconds: float = Field(gt=0)
 
     # Language identification (py3langid, model inside the wheel).
-    languages: list[str] = Field(["en"], min_length=1)
-    min_lang_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    lang_sample_chars: int = Field(1000, ge=100)  # agrees with whole-text id on 983 of 985 eval pages
+    languages: list[str] = Field(min_length=1)
+    min_lang_confidence: float = Field(ge=0.0, le=1.0)
+    lang_sample_chars: int = Field(ge=100)  # agrees with whole-text id on 983 of 985 eval pages
 
     # Quality rules (extract/quality.py); word/line thresholds follow Gopher (Rae et al., 2021).
-    min_words: int = Field(50, ge=0)
-    min_chars: int = Field(200, ge=0)
-    bot_check_max_words: int = Field(300, ge=0)
-    cookie_wall_max_words: int = Field(300, ge=0)
-    paywall_max_words: int = Field(400, ge=0)
-    short_line_words: int = Field(4, ge=1)
-    max_short_line_fraction: float = Field(0.7, ge=0.0, le=1.0)
-    max_duplicate_line_fraction: float = Field(0.3, ge=0.0, le=1.0)
-    max_duplicate_line_char_fraction: float = Field(0.2, ge=0.0, le=1.0)
-    max_top_ngram_char_fraction: dict[int, float] = {2: 0.20, 3: 0.18, 4: 0.16}
-    max_duplicate_ngram_char_fraction: dict[int, float] = {
-        5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10,
-    }
-    max_symbol_word_ratio: float = Field(0.1, ge=0.0)
-    min_alpha_word_fraction: float = Field(0.8, ge=0.0, le=1.0)
+    min_words: int = Field(ge=0)
+    min_chars: int = Field(ge=0)
+    bot_check_max_words: int = Field(ge=0)
+    cookie_wall_max_words: int = Field(ge=0)
+    paywall_max_words: int = Field(ge=0)
+    short_line_words: int = Field(ge=1)
+    max_short_line_fraction: float = Field(ge=0.0, le=1.0)
+    max_duplicate_line_fraction: float = Field(ge=0.0, le=1.0)
+    max_duplicate_line_char_fraction: float = Field(ge=0.0, le=1.0)
+    max_top_ngram_char_fraction: dict[int, float]
+    max_duplicate_ngram_char_fraction: dict[int, float]
+    max_symbol_word_ratio: float = Field(ge=0.0)
+    min_alpha_word_fraction: float = Field(ge=0.0, le=1.0)
 
     @field_validator("languages")
     @classmethod

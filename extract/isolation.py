@@ -226,7 +226,7 @@ def _serve(inbox, outbox: Connection) -> None:
 
 
 if __name__ == "__main__":
-    from webtext import netguard
+    from core import netguard
 
     netguard.install_if_requested()
     _serve(os.fdopen(int(sys.argv[1]), "rb"), Connection(int(sys.argv[2]), readable=False))

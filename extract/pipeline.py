@@ -19,7 +19,7 @@ from extract.config import ExtractConfig
 from extract.isolation import IsolatedExtractor
 from extract.lang import identify, language_failure
 from extract.quality import first_failure
-from webtext.stats import StageCounter
+from core.beam import StageCounter
 
 log = logging.getLogger(__name__)
 RAW_KEYS = ("body", "content_type")

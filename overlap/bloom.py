@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from overlap.ngrams import HASH_SCHEME, NORMALISATION, mix64
-from webtext import fsio
+from core import fsio
 
 MAGIC = b"WEBTEXT-BLOOM-1\n"
 PROBES = "probe i = (h1 mod m + i * (1 + splitmix64(h1 ^ golden) mod (m-1))) mod m"

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from overlap.bloom import BloomFilter
 from overlap.ngrams import ngram_count, ngram_hashes, normalize_words
 from overlap.sources import Unit, read_unit
-from webtext.stats import StageCounts
+from core.stats import StageCounts
 
 log = logging.getLogger(__name__)
 STAGE = "overlap_build"

@@ -36,9 +36,9 @@ from overlap.sources import TEXT_COLUMN, eval_files, units_of
 from shards import card
 from shards import manifest as mf
 from shards.build import STAGING, publish
-from webtext import fsio
+from core import fsio
 from webtext.config import Config
-from webtext.stats import StageCounts, write_stats_json
+from core.stats import StageCounts, write_stats_json
 
 log = logging.getLogger(__name__)
 

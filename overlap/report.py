@@ -24,8 +24,8 @@ from overlap.config import OverlapConfig
 from overlap.ngrams import ngram_hashes, normalize_words
 from overlap.sources import TEXT_COLUMN, eval_files, read_documents, split_files, units_of
 from shards.manifest import MANIFEST
-from webtext import fsio
-from webtext.stats import StageCounts, format_counts_table, write_stats_json
+from core import fsio
+from core.stats import StageCounts, format_counts_table, write_stats_json
 
 REPORT_JSON, REPORT_MD = "overlap.json", "overlap.md"
 BATCH_DOCS = 1024  # documents per filter query

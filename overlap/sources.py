@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from webtext import fsio
+from core import fsio
 
 
 TEXT_COLUMN = "text"  # dataset shards' text column (docs/contracts.md)

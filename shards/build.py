@@ -27,10 +27,12 @@ from shards.split import SPLITS, AssignShards, AssignSplits
 from shards.verify import verify_dataset
 from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from shards.writer import SCHEMA, WriteShard, empty_shard_bytes, schema_json, shard_name
-from webtext import fsio
-from webtext.beam import pipeline_options
-from webtext.config import Config, config_hash
-from webtext.stats import StageCounter, StageCounts, collect_stage_counts, format_counts_table, write_stats_json
+from core import fsio
+from core.beam import pipeline_options
+from core.section import config_hash
+from webtext.config import Config
+from core.beam import StageCounter, collect_stage_counts
+from core.stats import StageCounts, format_counts_table, write_stats_json
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa:
 import pyarrow.parquet as pq  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
-from webtext import fsio  # noqa: E402
+from core import fsio  # noqa: E402
 
 CARD = "README.md"
 LENGTH_CHART = "card_lengths.png"

@@ -1,8 +1,10 @@
 """Config section `build`: the dataset build pipeline, splits and Parquet shards."""
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
-from webtext.section import Section
+from core.section import Section
 
 
 class BuildConfig(Section):
@@ -13,18 +15,20 @@ class BuildConfig(Section):
     defaults follow the common 98/1/1 practice for web corpora.
     """
 
-    val_fraction: float = Field(0.01, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.01, ge=0.0, lt=1.0)
+    defaults_key: ClassVar[str] = "build"
+
+    val_fraction: float = Field(ge=0.0, lt=1.0)
+    test_fraction: float = Field(ge=0.0, lt=1.0)
     # Small corpora (the bundled sample) would get an empty val/test split from the hash rule
     # alone; the documents with the smallest split hashes are moved there until these minimums
     # are met, as long as train keeps at least one document.
-    min_val_docs: int = Field(1, ge=0)
-    min_test_docs: int = Field(1, ge=0)
-    split_salt: str = "webtext-split-v1"
-    docs_per_shard: int = Field(20_000, ge=1)  # ~100 MB of text per shard at WebText's ~5 kB/doc
-    row_group_docs: int = Field(1_000, ge=1)  # Parquet row group size: what a streaming reader holds
-    compression_level: int = Field(6, ge=1, le=22)  # zstd level
-    top_domains: int = Field(20, ge=1)  # domains listed and charted in the dataset card
+    min_val_docs: int = Field(ge=0)
+    min_test_docs: int = Field(ge=0)
+    split_salt: str
+    docs_per_shard: int = Field(ge=1)  # ~100 MB of text per shard at WebText's ~5 kB/doc
+    row_group_docs: int = Field(ge=1)  # Parquet row group size: what a streaming reader holds
+    compression_level: int = Field(ge=1, le=22)  # zstd level
+    top_domains: int = Field(ge=1)  # domains listed and charted in the dataset card
 
     @model_validator(mode="after")
     def _fractions_leave_train(self) -> "BuildConfig":

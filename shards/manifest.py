@@ -13,16 +13,17 @@ from datetime import datetime, timezone
 
 from apache_beam.io.filesystems import FileSystems
 
-import webtext
+import core
 from dedup.config import DedupConfig
 from extract.config import ExtractConfig
 from shards.config import BuildConfig
 from shards.split import SPLITS
 from shards.warc_source import relative_name
-from webtext import fsio
-from webtext.config import Config, config_hash
-from webtext.section import Section
-from webtext.stats import StageCounts
+from core import fsio
+from core.section import config_hash
+from webtext.config import Config
+from core.section import Section
+from core.stats import StageCounts
 
 MANIFEST = "manifest.json"
 FORMAT = "webtext-dataset-v1"
@@ -48,7 +49,7 @@ def dataset_config(cfg: Config) -> DatasetConfig:
 def code_version() -> dict:
     """webtext's version plus the git commit of this checkout, when it is one."""
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    version = {"webtext": webtext.__version__, "git_commit": None, "git_dirty": None}
+    version = {"webtext": core.__version__, "git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()

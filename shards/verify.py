@@ -17,9 +17,9 @@ from apache_beam.io.filesystems import FileSystems
 from shards.manifest import count_problems, read_manifest
 from shards.split import SPLITS
 from shards.writer import schema_json
-from webtext import fsio
+from core import fsio
 from webtext.config import Config
-from webtext.stats import StageCounts
+from core.stats import StageCounts
 
 CHUNK = 1 << 20
 

@@ -20,8 +20,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawl.urls import domain, url_key
 from shards.split import doc_id
-from webtext import fsio
-from webtext.stats import StageCounter
+from core import fsio
+from core.beam import StageCounter
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext import fsio
-from webtext.stats import StageCounter
+from core import fsio
+from core.beam import StageCounter
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from webtext import netguard
+from core import netguard
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

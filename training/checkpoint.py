@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from training.model import GPT, GPTConfig
-from webtext.fsio import atomic_open
+from core.fsio import atomic_open
 
 FORMAT = "webtext-gpt2-v1"
 LATEST = "latest.pt"

@@ -1,86 +1,96 @@
 """Config sections of the training stage: tokenizer, model, train, sample, eval."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from webtext.section import Section
+from core.section import Section
 
 
 class TokenizerConfig(Section):
     """Byte-level BPE training (`webtext tokenizer train`) and token shards (`webtext tokenize`)."""
 
-    vocab_size: int = Field(50_257, ge=258, le=2**32)  # incl. 256 bytes and <|endoftext|> (last id)
-    min_frequency: int = Field(2, ge=0)  # a pair seen fewer times is never merged
-    train_split: str = "train"  # split of the dataset shards the vocabulary is learned from
-    train_max_documents: int = Field(0, ge=0)  # learn from the first N documents only; 0 = all
-    splits: list[str] = ["train", "val", "test"]  # splits tokenized (those present; at least one)
-    shard_tokens: int = Field(100_000_000, gt=0)  # a token shard closes at the first document end past this
-    workers: int = Field(2, ge=1)  # tokenizer processes (1 = in-process)
+    defaults_key: ClassVar[str] = "tokenizer"
+
+    vocab_size: int = Field(ge=258, le=2**32)  # incl. 256 bytes and <|endoftext|> (last id)
+    min_frequency: int = Field(ge=0)  # a pair seen fewer times is never merged
+    train_split: str  # split of the dataset shards the vocabulary is learned from
+    train_max_documents: int = Field(ge=0)  # learn from the first N documents only; 0 = all
+    splits: list[str]  # splits tokenized (those present; at least one)
+    shard_tokens: int = Field(gt=0)  # a token shard closes at the first document end past this
+    workers: int = Field(ge=1)  # tokenizer processes (1 = in-process)
 
 
 class ModelConfig(Section):
     """GPT-2 architecture: a named preset (training/model.py PRESETS) plus optional overrides."""
 
-    preset: Literal["gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1542m", "tiny", "small-cpu"] = "gpt2-117m"
-    n_layer: int | None = Field(None, gt=0)
-    n_head: int | None = Field(None, gt=0)
-    n_embd: int | None = Field(None, gt=0)  # must be divisible by n_head
-    block_size: int | None = Field(None, gt=0)  # context length (paper: 1024)
-    dropout: float | None = Field(None, ge=0, lt=1)  # presets: 0.0 (OpenAI's GPT-2 code has none)
-    bias: bool | None = None  # biases in Linear/LayerNorm (GPT-2: true)
+    defaults_key: ClassVar[str] = "model"
+
+    preset: Literal["gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1542m", "tiny", "small-cpu"]
+    n_layer: int | None = Field(gt=0)
+    n_head: int | None = Field(gt=0)
+    n_embd: int | None = Field(gt=0)  # must be divisible by n_head
+    block_size: int | None = Field(gt=0)  # context length (paper: 1024)
+    dropout: float | None = Field(ge=0, lt=1)  # presets: 0.0 (OpenAI's GPT-2 code has none)
+    bias: bool | None  # biases in Linear/LayerNorm (GPT-2: true)
 
 
 class TrainConfig(Section):
     """GPT-2 training run: optimiser, schedule, batch, logging, checkpoints, precision."""
 
-    batch_tokens: int = Field(524_288, gt=0)  # global batch in tokens (paper: 512 x 1024)
-    micro_batch_size: int = Field(8, gt=0)  # sequences per forward pass per process
-    max_steps: int = Field(100_000, gt=0)  # optimiser steps; also the cosine schedule length
-    learning_rate: float = Field(6e-4, gt=0)
-    min_lr: float = Field(6e-5, ge=0)  # cosine decays to this
-    warmup_steps: int = Field(2000, ge=0)  # linear warmup from 0
-    weight_decay: float = Field(0.1, ge=0)  # AdamW, on weight matrices only
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
-    grad_clip: float = Field(1.0, ge=0)  # max global grad norm; 0 = off
-    seed: int = 1337
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    compile: bool = False  # torch.compile the model
-    num_threads: int = Field(0, ge=0)  # CPU threads for torch; 0 = torch's default
-    ddp_backend: Literal["auto", "nccl", "gloo"] = "auto"  # under torchrun; auto: nccl on CUDA, gloo on CPU
-    train_split: str = "train"
-    val_split: str = "val"
-    log_interval: int = Field(10, gt=0)  # steps between progress/JSONL train records
-    eval_interval: int = Field(1000, ge=0)  # steps between validations; 0 = only at the end
-    eval_batches: int = Field(20, ge=0)  # micro-batches per validation; 0 = whole val split
-    checkpoint_interval: int = Field(1000, ge=0)  # steps between checkpoints; 0 = only at the end
-    keep_checkpoints: int = Field(3, gt=0)  # keep the newest k checkpoints
-    nan_policy: Literal["skip", "stop"] = "skip"  # non-finite loss/grad: skip the step, or stop
-    max_nan_skips: int = Field(10, gt=0)  # consecutive skipped steps before giving up
-    peak_flops: float = Field(0.0, ge=0)  # FLOP/s for MFU; 0 = measure sustained GEMMs at start (as bench_train)
-    tensorboard: bool = True  # also log to RUNDIR/tb if tensorboard is installed
+    defaults_key: ClassVar[str] = "train"
+
+    batch_tokens: int = Field(gt=0)  # global batch in tokens (paper: 512 x 1024)
+    micro_batch_size: int = Field(gt=0)  # sequences per forward pass per process
+    max_steps: int = Field(gt=0)  # optimiser steps; also the cosine schedule length
+    learning_rate: float = Field(gt=0)
+    min_lr: float = Field(ge=0)  # cosine decays to this
+    warmup_steps: int = Field(ge=0)  # linear warmup from 0
+    weight_decay: float = Field(ge=0)  # AdamW, on weight matrices only
+    beta1: float = Field(ge=0, lt=1)
+    beta2: float = Field(ge=0, lt=1)
+    eps: float = Field(gt=0)
+    grad_clip: float = Field(ge=0)  # max global grad norm; 0 = off
+    seed: int
+    device: str  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "float32", "bfloat16"]  # auto: bf16 autocast on CUDA, fp32 on CPU
+    compile: bool  # torch.compile the model
+    num_threads: int = Field(ge=0)  # CPU threads for torch; 0 = torch's default
+    ddp_backend: Literal["auto", "nccl", "gloo"]  # under torchrun; auto: nccl on CUDA, gloo on CPU
+    train_split: str
+    val_split: str
+    log_interval: int = Field(gt=0)  # steps between progress/JSONL train records
+    eval_interval: int = Field(ge=0)  # steps between validations; 0 = only at the end
+    eval_batches: int = Field(ge=0)  # micro-batches per validation; 0 = whole val split
+    checkpoint_interval: int = Field(ge=0)  # steps between checkpoints; 0 = only at the end
+    keep_checkpoints: int = Field(gt=0)  # keep the newest k checkpoints
+    nan_policy: Literal["skip", "stop"]  # non-finite loss/grad: skip the step, or stop
+    max_nan_skips: int = Field(gt=0)  # consecutive skipped steps before giving up
+    peak_flops: float = Field(ge=0)  # FLOP/s for MFU; 0 = measure sustained GEMMs at start (as bench_train)
+    tensorboard: bool  # also log to RUNDIR/tb if tensorboard is installed
 
 
 class SampleConfig(Section):
     """Text generation from a trained checkpoint (defaults as in the GPT-2 paper's samples)."""
 
-    max_tokens: int = Field(256, gt=0)  # new tokens per sample
-    num_samples: int = Field(1, gt=0)
-    temperature: float = Field(1.0, ge=0)  # 0 = greedy
-    top_k: int = Field(40, ge=0)  # paper: top-k 40; 0 = off
-    top_p: float = Field(1.0, gt=0, le=1)  # nucleus sampling; 1.0 = off
-    seed: int = 1337
-    device: str = "auto"
+    defaults_key: ClassVar[str] = "sample"
+
+    max_tokens: int = Field(gt=0)  # new tokens per sample
+    num_samples: int = Field(gt=0)
+    temperature: float = Field(ge=0)  # 0 = greedy
+    top_k: int = Field(ge=0)  # paper: top-k 40; 0 = off
+    top_p: float = Field(gt=0, le=1)  # nucleus sampling; 1.0 = off
+    seed: int
+    device: str
 
 
 class EvalConfig(Section):
     """Evaluation: perplexity / bits per byte, LAMBADA and CBT-style accuracy."""
 
-    batch_size: int = Field(8, gt=0)  # windows per forward pass
-    stride: int = Field(0, ge=0)  # sliding-window step for text perplexity; 0 = block_size // 2
-    max_tokens: int = Field(0, ge=0)  # cap on tokens scored from shards/text; 0 = all
-    split: str = "val"  # token-shard split scored by --shards
-    device: str = "auto"
+    defaults_key: ClassVar[str] = "eval"
+
+    batch_size: int = Field(gt=0)  # windows per forward pass
+    stride: int = Field(ge=0)  # sliding-window step for text perplexity; 0 = block_size // 2
+    max_tokens: int = Field(ge=0)  # cap on tokens scored from shards/text; 0 = all
+    split: str  # token-shard split scored by --shards
+    device: str

@@ -300,7 +300,7 @@ def load_for_inference(checkpoint, tokenizer_dir, device_name: str):
 
 
 def run_cli(args, cfg) -> int:
-    from webtext.fsio import atomic_write_text
+    from core.fsio import atomic_write_text
 
     ecfg = cfg.eval
     if not (args.text or args.shards or args.lambada or args.cbt):

@@ -85,7 +85,7 @@ def export_hf(checkpoint, out, tokenizer_dir=None) -> Path:
 
 def save_hf_tokenizer(tok: Tokenizer, out: Path, max_length: int) -> None:
     """tokenizer.json (+ vocab.json/merges.txt and the configs transformers reads)."""
-    from webtext.fsio import atomic_write_text
+    from core.fsio import atomic_write_text
 
     atomic_write_text(str(out / "tokenizer.json"), tok.hf_json())
     atomic_write_text(str(out / HF_GPT2_FILES[0]), json.dumps(tok.vocab, ensure_ascii=False))
@@ -99,7 +99,7 @@ def save_hf_tokenizer(tok: Tokenizer, out: Path, max_length: int) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    from webtext.fsio import atomic_write_text
+    from core.fsio import atomic_write_text
 
     atomic_write_text(str(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from webtext.fsio import atomic_write_text
+from core.fsio import atomic_write_text
 
 log = logging.getLogger(__name__)
 LOG_FILE = "log.jsonl"

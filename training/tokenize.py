@@ -199,7 +199,7 @@ def token_dtype(vocab_size: int) -> str:
 
 
 def _write_shard(root: Path, split: str, index: int, tokens: np.ndarray, dtype: str) -> dict:
-    from webtext.fsio import atomic_write_bytes
+    from core.fsio import atomic_write_bytes
 
     data = tokens.astype("<u2" if dtype == "uint16" else "<u4").tobytes()
     file = f"{split}/shard-{index:05d}.bin"
@@ -267,8 +267,8 @@ def _load_state(out: Path, expected: dict) -> dict | None:
 
 def tokenize_shards(shards_dir, tokenizer_dir, out, cfg, progress: bool = True) -> dict:
     """Tokenize every configured split present in `shards_dir`; returns the manifest."""
-    from webtext.fsio import atomic_write_text
-    from webtext.stats import write_stats_json
+    from core.fsio import atomic_write_text
+    from core.stats import write_stats_json
 
     shards_dir, out = Path(shards_dir), Path(out)
     if not shards_dir.is_dir():
@@ -353,7 +353,7 @@ def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool:
 
 def stage_counts(manifest: dict):
     """Rows in, documents out, rows dropped by reason, over all splits (a StageCounts)."""
-    from webtext.stats import StageCounts
+    from core.stats import StageCounts
 
     dropped: Counter = Counter()
     for st in manifest["splits"].values():
@@ -395,7 +395,7 @@ def add_cli(subparsers, common) -> None:
 
 
 def _cli_tokenize(args, cfg) -> int:
-    from webtext.stats import format_counts_table
+    from core.stats import format_counts_table
 
     manifest = tokenize_shards(args.shards, args.tokenizer, args.out, cfg.tokenizer)
     print(format_counts_table({"tokenize": stage_counts(manifest)}))

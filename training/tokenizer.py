@@ -168,7 +168,7 @@ class Tokenizer:
 
     def save(self, directory) -> None:
         """Write tokenizer.json plus GPT-2's encoder.json and vocab.bpe (same content)."""
-        from webtext.fsio import atomic_write_text  # imports Beam: keep it out of tokenize workers
+        from core.fsio import atomic_write_text  # imports Beam: keep it out of tokenize workers
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

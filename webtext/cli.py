@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from webtext import __version__, netguard
+from core import __version__, netguard
 
 # Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order,
 # with the commands each registers: a command imports only its own stage (torch, Scrapy and

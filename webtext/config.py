@@ -1,16 +1,15 @@
-"""One typed configuration for every stage, loaded from pipelines.yaml.
+"""One typed configuration for every stage: pipelines.yaml's defaults, a user's file, `--set`.
 
-Each stage package defines its own section models; this module composes them, applies
-`--set section.key=value` overrides and turns validation failures into one readable error
-that names the offending key.
+Each stage package defines its own section models (types only; the defaults are pipelines.yaml,
+see `core.section`); this module composes them, layers a `--config FILE` and `--set
+section.key=value` overrides over the defaults and turns validation failures into one readable
+error that names the offending key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError
@@ -21,33 +20,27 @@ from extract.config import ExtractConfig
 from overlap.config import OverlapConfig
 from shards.config import BuildConfig
 from training.config import EvalConfig, ModelConfig, SampleConfig, TokenizerConfig, TrainConfig
-from webtext.section import Section
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "pipelines.yaml"
-
-
-class BeamConfig(Section):
-    """Where Beam pipelines run. Anything after `--` on the command line is passed to Beam too."""
-
-    runner: str = "DirectRunner"
-    direct_num_workers: int = 1
-    direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
-    options: list[str] = []  # extra Beam pipeline options, e.g. ["--project=my-gcp-project"]
+from core.beam_config import BeamConfig
+from core.section import DEFAULTS_FILE, DefaultsError, Section
 
 
 class Config(Section):
-    beam: BeamConfig = BeamConfig()
-    harvest: HarvestConfig = HarvestConfig()
-    crawl: CrawlConfig = CrawlConfig()
-    extract: ExtractConfig = ExtractConfig()
-    dedup: DedupConfig = DedupConfig()
-    build: BuildConfig = BuildConfig()
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    sample: SampleConfig = SampleConfig()
-    eval: EvalConfig = EvalConfig()
-    overlap: OverlapConfig = OverlapConfig()
+    """Every section; `Config()` is pipelines.yaml's defaults."""
+
+    defaults_key: ClassVar[str] = ""
+
+    beam: BeamConfig
+    harvest: HarvestConfig
+    crawl: CrawlConfig
+    extract: ExtractConfig
+    dedup: DedupConfig
+    build: BuildConfig
+    tokenizer: TokenizerConfig
+    model: ModelConfig
+    train: TrainConfig
+    sample: SampleConfig
+    eval: EvalConfig
+    overlap: OverlapConfig
 
 
 class ConfigError(ValueError):
@@ -87,31 +80,27 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """Load pipelines.yaml (or `path`), apply `section.key=value` overrides, validate."""
-    source = Path(path) if path else DEFAULT_CONFIG
+    """pipelines.yaml's defaults, then `path` (a full or partial config file), then overrides."""
     data: dict[str, Any] = {}
-    if path or source.exists():
+    source = str(path) if path else str(DEFAULTS_FILE)
+    if path:
         try:
-            text = source.read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read config {source}: {exc}") from exc
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config {source} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config {source}: top level must be a mapping of sections")
+            raise ConfigError(f"config {path}: top level must be a mapping of sections")
         data = loaded or {}
     for override in overrides:
         _apply_override(data, override)
     try:
         return Config.model_validate(data)
+    except DefaultsError as exc:
+        raise ConfigError(str(exc)) from None
     except ValidationError as exc:
-        where = str(source) + (" with --set overrides" if overrides else "")
+        where = source + (" with --set overrides" if overrides else "")
         raise ConfigError(_format_validation_error(exc, where)) from None
-
-
-def config_hash(cfg: Section) -> str:
-    """Stable hash of a config (or one section), recorded in manifests."""
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()

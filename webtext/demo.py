@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from webtext.stats import StageCounts, format_counts_table
+from core.stats import StageCounts, format_counts_table
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DUMP = REPO / "crawl" / "sample" / "reddit" / "RS_sample.zst"

@@ -201,10 +201,6 @@ def test_bad_config_values_name_the_key():
     assert cfg.harvest.created_before.timestamp() == 1512086400
 
 
-def test_pipelines_yaml_documents_the_defaults():
-    assert load_config().harvest == HarvestConfig()
-
-
 def test_cli_rejects_bad_config_naming_the_key(hand_dumps, tmp_path, capsys):
     argv = ["harvest", "--dumps", str(hand_dumps), "--out", str(tmp_path), "--set", "harvest.min_score=abc"]
     assert main(argv) == 2

@@ -5,8 +5,8 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from dedup.components import ConnectedComponents, NotConvergedError
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
 
 
 def _union_find_labels(edges):

@@ -9,9 +9,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from dedup import DedupConfig, ExactDedup, NearDedup
 from dedup.near import _BucketPairs
 from dedup.ranking import rank_key
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig
-from webtext.stats import collect_stage_counts
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
+from core.beam import collect_stage_counts
 
 
 def doc(doc_id, text="some text here", **fields):

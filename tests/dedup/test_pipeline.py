@@ -5,9 +5,9 @@ import pytest
 from pydoc_data.topics import topics
 
 from dedup import DedupConfig, ExactDedup, NearDedup, lsh_diagnostics, normalize_for_exact
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig
-from webtext.stats import collect_stage_counts
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
+from core.beam import collect_stage_counts
 
 CFG = DedupConfig(cc_rounds=3)  # the test corpus has components of at most 3 documents
 WORDS = normalize_for_exact(" ".join(topics[k] for k in sorted(topics))).split()

@@ -5,7 +5,7 @@ from apache_beam.testing.util import assert_that
 
 from extract import ExtractPages
 from extract.config import ExtractConfig
-from webtext.stats import collect_stage_counts
+from core.beam import collect_stage_counts
 
 from .conftest import slow_page
 

@@ -13,7 +13,7 @@ from overlap.ngrams import normalize_words
 from shards import manifest as mf
 from shards.writer import SCHEMA, parquet_bytes, schema_json, shard_name
 from webtext.config import load_config
-from webtext.stats import StageCounts
+from core.stats import StageCounts
 
 WORDS = [f"w{i}" for i in range(5000)]
 

@@ -8,7 +8,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from overlap.bloom import BloomFilter
-from overlap.config import OverlapConfig
 from overlap.sources import read_documents
 from tests.overlap.conftest import brute_ngrams
 from webtext.cli import main
@@ -139,4 +138,3 @@ def test_build_errors(corpus, tmp_path, capsys):
         with pytest.raises(ConfigError, match="overlap"):
             load_config(None, [bad])
     assert not (tmp_path / "f").exists()
-    assert load_config().overlap == OverlapConfig()  # pipelines.yaml documents the defaults

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from shards.config import BuildConfig
 from shards.split import AssignShards, AssignSplits, doc_id, num_shards, shard_index, split_hash
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
 
 
 def _docs(n: int) -> list[dict]:

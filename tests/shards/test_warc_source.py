@@ -10,9 +10,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from tests.shards.warc_fixture import _page, article_html, write_warc
-from webtext.beam import pipeline_options
-from webtext.config import BeamConfig
-from webtext.stats import collect_stage_counts
+from core.beam import pipeline_options
+from core.beam_config import BeamConfig
+from core.beam import collect_stage_counts
 
 HTML = article_html("A title", ["Some words in a paragraph."], "site.example")
 

@@ -1,6 +1,7 @@
 import pytest
 
-from webtext.config import ConfigError, config_hash, load_config
+from core.section import config_hash
+from webtext.config import ConfigError, load_config
 
 
 def test_default_config_loads():

@@ -9,7 +9,7 @@ import pytest
 
 from webtext import demo
 from webtext.config import load_config
-from webtext.stats import StageCounts, write_stats_json
+from core.stats import StageCounts, write_stats_json
 
 
 def _write(out, folder, name, counts):

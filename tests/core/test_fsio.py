@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from webtext.fsio import atomic_open, atomic_write_text, expand
+from core.fsio import atomic_open, atomic_write_text, expand
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -2,9 +2,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from webtext.beam import pipeline_options
+from core.beam import pipeline_options
 from webtext.config import load_config
-from webtext.stats import StageCounter, collect_stage_counts
+from core.beam import StageCounter, collect_stage_counts
 
 
 def test_direct_runner_never_uses_prism():

@@ -14,7 +14,7 @@ import sys
 import aiohttp
 import pytest
 
-from webtext.netguard import NetworkGuardError
+from core.netguard import NetworkGuardError
 
 PUBLIC_IP = "93.184.215.14"  # example.com's address: never reached, the guard stops it first
 
@@ -54,7 +54,7 @@ def test_the_crawlers_asyncio_connections_are_guarded_too():
 
 def test_subprocesses_inherit_the_guard_through_the_environment():
     """`webtext` (webtext/cli.py) and extraction workers call install_if_requested at start."""
-    code = ("import socket, webtext.netguard as g; g.install_if_requested(); "
+    code = ("import socket, core.netguard as g; g.install_if_requested(); "
             f"socket.create_connection(('{PUBLIC_IP}', 80), timeout=5)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "NetworkGuardError" in result.stderr, result.stderr[-2000:]

@@ -12,7 +12,12 @@ import os
 import tempfile
 from typing import IO, Iterator
 
-from apache_beam.io.filesystems import FileSystems
+
+def _filesystems():
+    """Beam's FileSystems, imported only for a remote path: local I/O never loads Beam."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
 
 
 def is_local(path: str) -> bool:
@@ -29,7 +34,7 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open supports 'wb' and 'w', not {mode!r}")
     if not is_local(path):
-        with FileSystems.create(path) as raw:
+        with _filesystems().create(path) as raw:
             if mode == "w":
                 import io
 
@@ -72,7 +77,7 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts) if not is_local(base) else os.path.join(_local(base), *parts)
+    return _filesystems().join(base, *parts) if not is_local(base) else os.path.join(_local(base), *parts)
 
 
 def makedirs(path: str) -> None:
@@ -88,7 +93,7 @@ def expand(patterns: list[str]) -> list[str]:
             for root, _dirs, names in os.walk(_local(pattern)):
                 files.extend(os.path.join(root, n) for n in names if not n.startswith("."))
             continue
-        matches = FileSystems.match([pattern])[0].metadata_list
+        matches = _filesystems().match([pattern])[0].metadata_list
         if not matches:
             raise FileNotFoundError(f"no files match {pattern!r}")
         files.extend(m.path for m in matches)

@@ -1,0 +1,86 @@
+"""Beam glue shared by the Beam stages: pipeline options and per-stage counters.
+
+Only modules that build or run Beam pipelines import this (importing Beam costs seconds);
+everything else in `core` is Beam-free. Every stage counts with Beam metrics under the
+namespace `webtext.<stage>` using the counter names `in`, `out` and `drop.<reason>`;
+`collect_stage_counts` reads the committed counters back into `StageCounts`.
+"""
+
+from __future__ import annotations
+
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from core.beam_config import BeamConfig
+from core.stats import StageCounts
+
+NAMESPACE_PREFIX = "webtext."
+IN, OUT, DROP_PREFIX = "in", "out", "drop."
+
+# Beam's DirectRunner first tries PrismRunner, which downloads a Go binary from the internet
+# before falling back. Locally we go straight to the Python FnApiRunner that DirectRunner
+# would fall back to: same semantics, honours the direct_* options, never touches the network.
+LOCAL_RUNNER = "FnApiRunner"
+
+
+def pipeline_options(cfg: BeamConfig, passthrough: list[str] = ()) -> PipelineOptions:
+    """Options for `beam.Pipeline`; arguments given after `--` override the config."""
+    runner = cfg.runner
+    for arg in passthrough:
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+    local = runner.lower() in ("directrunner", "direct", "fnapirunner")
+    args = [f"--runner={LOCAL_RUNNER if local else runner}"]
+    if local:
+        args += [
+            f"--direct_num_workers={cfg.direct_num_workers}",
+            f"--direct_running_mode={cfg.direct_running_mode}",
+        ]
+    args += list(cfg.options) + [a for a in passthrough if not a.startswith("--runner=")]
+    return PipelineOptions(args)
+
+
+class StageCounter:
+    """Beam counters of one stage; create it in a DoFn/transform and call from `process`."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._namespace = NAMESPACE_PREFIX + stage
+        self._in = Metrics.counter(self._namespace, IN)
+        self._out = Metrics.counter(self._namespace, OUT)
+        self._drops: dict[str, object] = {}
+
+    def seen(self, n: int = 1) -> None:
+        self._in.inc(n)
+
+    def kept(self, n: int = 1) -> None:
+        self._out.inc(n)
+
+    def dropped(self, reason: str, n: int = 1) -> None:
+        counter = self._drops.get(reason)
+        if counter is None:
+            counter = self._drops[reason] = Metrics.counter(self._namespace, DROP_PREFIX + reason)
+        counter.inc(n)
+
+
+def collect_stage_counts(result) -> dict[str, StageCounts]:
+    """Read the committed `webtext.*` counters of a finished Beam pipeline."""
+    counts: dict[str, StageCounts] = {}
+    query = result.metrics().query(MetricsFilter())
+    for res in query["counters"]:
+        namespace = res.key.metric.namespace
+        if not namespace.startswith(NAMESPACE_PREFIX):
+            continue
+        stage = namespace[len(NAMESPACE_PREFIX):]
+        value = res.committed if res.committed is not None else res.attempted
+        sc = counts.setdefault(stage, StageCounts(stage))
+        name = res.key.metric.name
+        if name == IN:
+            sc.records_in += value
+        elif name == OUT:
+            sc.records_out += value
+        elif name.startswith(DROP_PREFIX):
+            reason = name[len(DROP_PREFIX):]
+            sc.dropped[reason] = sc.dropped.get(reason, 0) + value
+    return counts
