@@ -4,23 +4,25 @@
 #   make crawl          harvest Reddit dumps -> URL table, then crawl it into WARC
 #   make build-dataset  WARC -> extracted, filtered, deduplicated Parquet shards
 #   make train          tokenizer -> token shards -> GPT-2 training
-# Variables: OUT (work dir), DUMPS (dump paths/globs), REPLAY (sample web to serve on
-# 127.0.0.1; set REPLAY= for a real crawl), WARC, SHARDS, TOKENS, ARGS (extra CLI args,
-# e.g. ARGS="--set crawl.download_timeout=10").
+#   make sample         generate the bundled sample into sample/generated/ (done for you)
+# Variables: OUT (work dir), DUMPS (dump paths/globs; default: the sample's), REPLAY (sample
+# web to serve on 127.0.0.1; set REPLAY= for a real crawl), WARC, SHARDS, TOKENS, ARGS (extra
+# CLI args, e.g. ARGS="--set crawl.download_timeout=10").
 
 PYTHON ?= python3
 VENV := .venv
 WEBTEXT := $(VENV)/bin/webtext
 OUT ?= out
-DUMPS ?= crawl/sample/reddit/RS_sample.zst
-REPLAY ?= crawl/sample/web
+SAMPLE := sample/generated
+DUMPS ?= $(SAMPLE)/reddit/RS_sample.zst
+REPLAY ?= $(SAMPLE)/web
 WARC ?= $(OUT)/crawl
 SHARDS ?= $(OUT)/dataset
 TOKENS ?= $(OUT)/tokens
 ARGS ?=
 PIP_VERSION := 26.3
 
-.PHONY: setup demo test crawl harvest build-dataset train bench clean
+.PHONY: setup sample demo test crawl harvest build-dataset train bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -30,16 +32,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed
 
+# Idempotent: regenerates only when the build is missing or outdated (sample/bundled.py).
+sample: setup
+	$(VENV)/bin/python -m sample
+
 demo: setup
 	$(WEBTEXT) demo --out $(OUT)/demo $(ARGS)
 
 test: setup
 	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
-harvest: setup
+harvest: setup $(if $(findstring $(SAMPLE),$(DUMPS)),sample)
 	$(WEBTEXT) harvest --dumps $(DUMPS) --out $(OUT)/urls $(ARGS)
 
-crawl: harvest
+crawl: harvest $(if $(findstring $(SAMPLE),$(REPLAY)),sample)
 	$(WEBTEXT) crawl --urls $(OUT)/urls --out $(OUT)/crawl $(if $(REPLAY),--replay $(REPLAY)) $(ARGS)
 
 build-dataset: setup
@@ -51,7 +57,8 @@ train: setup
 	$(WEBTEXT) train --tokens $(TOKENS) --out $(OUT)/run $(ARGS)
 
 bench: setup
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
 	$(VENV)/bin/python -m bench
 
 clean:
-	rm -rf $(OUT)
+	rm -rf $(OUT) $(SAMPLE)

@@ -28,13 +28,13 @@ from pathlib import Path
 import apache_beam as beam
 from warcio.archiveiterator import ArchiveIterator
 
+from core.beam import collect_stage_counts, pipeline_options
+from core.beam_config import BeamConfig
 from crawl.warc import FetchedPage, WarcWriter
 from shards.build import run_build
+from shards.cli import dataset_config
 from shards.warc_source import ReadWarcPages, find_warc_files
-from core.beam import pipeline_options
-from core.beam_config import BeamConfig
 from webtext.config import load_config
-from core.beam import collect_stage_counts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "build.json"
 WORDS = ("the city council river market school museum library harbor ferry train station bakery farmer "
@@ -87,9 +87,9 @@ def time_warcio(files: list[str]) -> int:
 
 
 def time_read_stage(files: list[str], root: str) -> int:
-    with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
-        p | beam.Create(files) | beam.Reshuffle() | beam.ParDo(ReadWarcPages(root)) | beam.Map(len)
-    return collect_stage_counts(p.result)["read"].records_out
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as pipeline:
+        pipeline | beam.Create(files) | beam.Reshuffle() | beam.ParDo(ReadWarcPages(root)) | beam.Map(len)
+    return collect_stage_counts(pipeline.result)["read"].records_out
 
 
 def _cpu_seconds() -> float:
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
         files = find_warc_files(root)
         n_loop, t_loop, cpu_loop = _timed(time_warcio, files)
         n_read, t_read, cpu_read = _timed(time_read_stage, files, root)
-        manifest, t_build, cpu_build = _timed(run_build, load_config(), tmp, os.path.join(tmp, "dataset"), [], True)
+        config = load_config()
+        manifest, t_build, cpu_build = _timed(run_build, dataset_config(config), config.beam, tmp,
+                                              os.path.join(tmp, "dataset"), [], True)
     rows = [
         ("warcio loop", n_loop, t_loop, cpu_loop),
         ("read stage", n_read, t_read, cpu_read),

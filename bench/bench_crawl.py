@@ -92,7 +92,7 @@ from scrapy.crawler import AsyncCrawlerProcess
 from crawl.config import CrawlConfig
 from crawl.crawler import scrapy_settings
 urls = pq.read_table(sys.argv[1], columns=["url"]).column("url").to_pylist()
-cfg = CrawlConfig(**json.loads(sys.argv[2]))
+config = CrawlConfig(**json.loads(sys.argv[2]))
 class Lean(scrapy.Spider):
     name = "lean"
     async def start(self):
@@ -100,7 +100,7 @@ class Lean(scrapy.Spider):
             yield scrapy.Request(url, dont_filter=True)
     def parse(self, response):
         pass
-process = AsyncCrawlerProcess(scrapy_settings(cfg, loopback_hosts=frozenset(cfg.static_hosts)))
+process = AsyncCrawlerProcess(scrapy_settings(config, loopback_hosts=frozenset(config.static_hosts)))
 process.crawl(Lean)
 process.start()
 """

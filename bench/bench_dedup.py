@@ -36,10 +36,11 @@ from typing import Callable
 
 import numpy as np
 
+from core.fsio import atomic_write_text
+from core.text import normalize_for_exact
 from dedup.config import DedupConfig
 from dedup.minhash import minhash_input, minhash_signatures
-from dedup.text import normalize_for_exact, shingles
-from core.fsio import atomic_write_text
+from dedup.text import shingles
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dedup.json"
 EDIT_RATES = [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06]
@@ -209,11 +210,10 @@ def bench_speed(docs: list[dict], cfg: DedupConfig, candidate_pairs, repeat: int
 
 def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict, set]:
     import apache_beam as beam
-    
-    from dedup.near import NearDedup, NearDuplicateClusters, lsh_diagnostics
-    from core.beam import pipeline_options
+
+    from core.beam import collect_stage_counts, pipeline_options, stage_diagnostics
     from core.beam_config import BeamConfig
-    from core.beam import collect_stage_counts
+    from dedup.near import STAGE, NearDedup, NearDuplicateClusters
 
     with tempfile.TemporaryDirectory(prefix="bench_dedup_") as tmp:
         labels_path, kept_path = Path(tmp) / "labels.jsonl", Path(tmp) / "kept.txt"
@@ -234,7 +234,7 @@ def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict,
         clusters[labels.get(doc["id"], doc["id"])].append(doc["id"])
     predicted = {(a, b) for members in clusters.values() for a in members for b in members if a < b}
     true_positive = len(predicted & truth)
-    counts = collect_stage_counts(result)["dedup_near"]
+    counts = collect_stage_counts(result)[STAGE]
     return {
         "documents": len(docs),
         "true_pairs": len(truth),
@@ -243,7 +243,7 @@ def bench_quality(docs: list[dict], cfg: DedupConfig, truth: set) -> tuple[dict,
         "recall": true_positive / len(truth) if truth else 1.0,
         "survivors_are_cluster_minima": kept == set(clusters),
         "counts": counts.to_json(),
-        "lsh_counters_both_passes": lsh_diagnostics(result),  # NearDuplicateClusters + NearDedup's own
+        "lsh_counters_both_passes": stage_diagnostics(result, STAGE),  # NearDuplicateClusters + NearDedup's own
         "lsh_bands_rows": list(cfg.lsh_params()),
         "pipeline_seconds": seconds,
     }, predicted

@@ -191,7 +191,7 @@ def _read_page(path: str) -> dict:
 def _pipeline(paths: list[str], mode: str, workers: int) -> None:
     import apache_beam as beam
 
-    from extract import ExtractPages
+    from extract.pipeline import ExtractPages
     from core.beam import pipeline_options
     from core.beam_config import BeamConfig
     from core.beam import collect_stage_counts

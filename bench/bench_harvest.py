@@ -3,17 +3,18 @@
     .venv/bin/python -m bench.bench_harvest [--records N] [--in-memory-records M]
 
 Generates a synthetic Pushshift dump (1M records by default: a large dump, so that the
-pipeline's fixed start-up of ~0.5 CPU s weighs as little as on real months of 10M+ records) (2018-style records with the full field set, written as
-.zst with a 2 GiB window) whose mix follows modern dumps: most submissions score 1-2, about
-40% are self posts, a third of link posts go to image/video/social hosts, a few percent are
-NSFW or crossposts that nest a copy of their parent. Then it times, in this process:
+pipeline's fixed start-up of ~0.5 CPU s weighs as little as on real months of 10M+ records;
+2018-style records with the full field set, written as .zst with a 2 GiB window) whose mix
+follows modern dumps: most submissions score 1-2, about 40% are self posts, a third of link
+posts go to image/video/social hosts, a few percent are NSFW or crossposts that nest a copy of
+their parent. Then it times, in this process:
 
 - `decompress+split`: reading the dump into lines (the floor every variant pays),
 - on the first `--in-memory-records` lines, held in memory:
 - `json.loads all`: parsing every line with the standard library (results discarded, as a
   streaming reader would), the naive approach's cost before any rule runs: the baseline,
 - `orjson.loads all`: the same with orjson, the parser the harvest uses,
-- `filter`: the harvest rules on lines already in memory (`PostFilter.filter_batch`),
+- `filter`: the harvest rules on lines already in memory (`HarvestRules.judge_lines`),
 - `read+filter`: decompress, split and filter in one loop, what one Beam worker does per dump
   minus Beam itself,
 - `pipeline`: `run_harvest` end to end on the DirectRunner with one worker (shuffle, merge,
@@ -41,7 +42,8 @@ import zstandard
 
 from crawl.config import HarvestConfig
 from crawl.dumps import iter_line_batches
-from crawl.harvest import PostFilter, run_harvest
+from crawl.harvest import run_harvest
+from crawl.harvest_rules import HarvestRules
 from webtext.config import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "harvest.json"
@@ -85,7 +87,7 @@ def _record(n: int, rng: random.Random) -> dict:
         if rng.random() < 0.2:
             url += "?utm_source=reddit&amp;utm_medium=social&amp;id=" + str(article)
         domain = host.removeprefix("www.")
-    rec = {
+    record = {
         "archived": False, "author": f"user{rng.randrange(10**6)}", "author_flair_css_class": None,
         "author_flair_text": None, "brand_safe": True, "can_gild": True, "contest_mode": False,
         "created_utc": 1519862400 + n * 13, "distinguished": None, "domain": domain, "edited": False,
@@ -104,18 +106,18 @@ def _record(n: int, rng: random.Random) -> dict:
         "title": title, "url": url, "whitelist_status": "all_ads",
     }
     if rng.random() < 0.03:  # a crosspost nests its parent, with the parent's own score/is_self/url
-        parent = {k: rec[k] for k in ("id", "score", "is_self", "over_18", "url", "title", "subreddit")}
+        parent = {k: record[k] for k in ("id", "score", "is_self", "over_18", "url", "title", "subreddit")}
         parent.update(score=rng.randint(1, 5000), id=_base36(50_000_000 + n))
-        rec["crosspost_parent"] = "t3_" + parent["id"]
-        rec["crosspost_parent_list"] = [parent]
-    return rec
+        record["crosspost_parent"] = "t3_" + parent["id"]
+        record["crosspost_parent_list"] = [parent]
+    return record
 
 
 def make_dump(path: Path, records: int, seed: int = 2018) -> int:
     rng = random.Random(seed)
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
-    cctx = zstandard.ZstdCompressor(compression_params=params)
-    with open(path, "wb") as fh, cctx.stream_writer(fh, closefd=False) as writer:  # size unknown: 2 GiB window
+    compressor = zstandard.ZstdCompressor(compression_params=params)
+    with open(path, "wb") as fh, compressor.stream_writer(fh, closefd=False) as writer:  # size unknown: 2 GiB window
         for n in range(records):
             writer.write(json.dumps(_record(n, rng), separators=(",", ":"), sort_keys=True).encode() + b"\n")
     return path.stat().st_size
@@ -133,8 +135,14 @@ def timed(fn, repeat: int = 1) -> tuple[float, float, object]:
     return best
 
 
-def _filter_all(rules: PostFilter, lines: list) -> int:
-    return len(rules.filter_batch(lines, Counter()))
+def _lines(path: Path):
+    """The batches of lines of a dump, read with the default harvest config's sizes."""
+    config = HarvestConfig()
+    return iter_line_batches(str(path), config.read_chunk_bytes, config.max_line_bytes, config.zstd_window_log_max)
+
+
+def _filter_all(rules: HarvestRules, lines: list) -> int:
+    return len(rules.judge_lines(lines, Counter()))
 
 
 def _measure(name: str, records: int, fn, repeat: int = 1) -> dict:
@@ -150,14 +158,14 @@ def _parse_all(loads, lines: list) -> None:
 
 
 def _read_and_filter(path: Path) -> int:
-    rules, kept = PostFilter(HarvestConfig()), 0
-    for lines in iter_line_batches(str(path)):
-        kept += len(rules.filter_batch(lines, Counter()))
+    rules, kept = HarvestRules(HarvestConfig()), 0
+    for lines in _lines(path):
+        kept += len(rules.judge_lines(lines, Counter()))
     return kept
 
 
 def bench_lines(label: str, lines: list, repeat: int) -> list[dict]:
-    rules = PostFilter(HarvestConfig())
+    rules = HarvestRules(HarvestConfig())
     return [
         _measure(f"{label}: json.loads all", len(lines), lambda: _parse_all(json.loads, lines), repeat),
         _measure(f"{label}: orjson.loads all", len(lines), lambda: _parse_all(orjson.loads, lines), repeat),
@@ -166,7 +174,7 @@ def bench_lines(label: str, lines: list, repeat: int) -> list[dict]:
 
 
 def _count_lines(path: Path) -> int:
-    return sum(len(lines) for lines in iter_line_batches(str(path)))
+    return sum(len(lines) for lines in _lines(path))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -181,28 +189,29 @@ def main(argv: list[str] | None = None) -> dict:
         size = make_dump(dump, args.records)
         results.append(_measure("synthetic: decompress+split", args.records, lambda: _count_lines(dump)))
         lines = []
-        for batch in iter_line_batches(str(dump)):
+        for batch in _lines(dump):
             lines.extend(batch[: args.in_memory_records - len(lines)])
             if len(lines) >= args.in_memory_records:
                 break
         results += bench_lines("synthetic", lines, repeat=2)
         lines.clear()
         results.append(_measure("synthetic: read+filter (no Beam)", args.records, lambda: _read_and_filter(dump), 2))
-        cfg = load_config(None, ["beam.direct_num_workers=1", "beam.direct_running_mode=in_memory"])
+        config = load_config(None, ["beam.direct_num_workers=1", "beam.direct_running_mode=in_memory"])
         stats = {}
-        results.append(_measure("synthetic: pipeline (DirectRunner, 1 worker)", args.records,
-                                lambda: stats.update(run_harvest([str(dump)], str(Path(tmp) / "out"), cfg)), 2))
+        results.append(_measure(
+            "synthetic: pipeline (DirectRunner, 1 worker)", args.records,
+            lambda: stats.update(run_harvest([str(dump)], str(Path(tmp) / "out"), config.harvest, config.beam)), 2))
         kept_posts, urls = stats["counts"]["harvest"].records_out, stats["urls"]
     if (SHARED_REDDIT / "RS_v2_2005-07.xz").exists():
         real = [x for name in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz")
                 for x in lzma.decompress((SHARED_REDDIT / name).read_bytes()).split(b"\n") if x]
         results += bench_lines("real 2005 sample (x20)", real * 20, repeat=2)
 
-    baseline = {r["variant"].split(":")[0]: r["records_per_cpu_s"] for r in results if r["variant"].endswith(": json.loads all")}
-    for r in results:
-        base = baseline.get(r["variant"].split(":")[0])
-        r["vs_json_loads_all"] = round(r["records_per_cpu_s"] / base, 2) if base else None
-    pipeline = next(r for r in results if "pipeline" in r["variant"])
+    baseline = {result["variant"].split(":")[0]: result["records_per_cpu_s"] for result in results if result["variant"].endswith(": json.loads all")}
+    for result in results:
+        base = baseline.get(result["variant"].split(":")[0])
+        result["vs_json_loads_all"] = round(result["records_per_cpu_s"] / base, 2) if base else None
+    pipeline = next(result for result in results if "pipeline" in result["variant"])
     summary = {
         "records": args.records, "dump_bytes": size, "kept_posts": kept_posts, "urls": urls,
         "target_records_per_cpu_s": TARGET,
@@ -211,9 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
     }
     print(f"{'variant':<48}{'rec/s/core':>12}{'rec/s wall':>12}{'x json.loads':>14}")
-    for r in results:
-        ratio = "" if r["vs_json_loads_all"] is None else f"{r['vs_json_loads_all']:.2f}"
-        print(f"{r['variant']:<48}{r['records_per_cpu_s']:>12,}{r['records_per_wall_s']:>12,}{ratio:>14}")
+    for result in results:
+        ratio = "" if result["vs_json_loads_all"] is None else f"{result['vs_json_loads_all']:.2f}"
+        print(f"{result['variant']:<48}{result['records_per_cpu_s']:>12,}{result['records_per_wall_s']:>12,}{ratio:>14}")
     print(f"{args.records:,} records ({size / 1e6:.1f} MB .zst) -> {kept_posts:,} kept posts, {urls:,} URLs; "
           f"pipeline {pipeline['records_per_cpu_s']:,} records/s per core (target {TARGET:,})")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -27,9 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import rbloom
 
+from core.text import lowercase_alphanumeric_words
 from overlap.bloom import BloomFilter
 from overlap.build import build_filter
-from overlap.ngrams import ngram_hashes, normalize_words
+from overlap.ngrams import text_ngram_hashes
 from overlap.sources import units_of
 
 RESULTS = Path(__file__).resolve().parent / "results" / "overlap.json"
@@ -64,9 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
     train_text, eval_text = _text(rng, vocab, args.words), _text(rng, vocab, args.words)
     rows = []  # (group, variant, n-grams, cpu s, wall s, bytes)
 
-    cpu, wall, train = _timed(lambda: ngram_hashes(normalize_words(train_text), N))
+    cpu, wall, train = _timed(lambda: text_ngram_hashes(train_text, N))
     rows.append(("hash", "normalise + 8-gram hashes", len(train), cpu, wall, None))
-    queries = ngram_hashes(normalize_words(eval_text), N)
+    queries = text_ngram_hashes(eval_text, N)
     train_ints, query_ints = train.tolist(), queries.tolist()
 
     def ours_build():
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows.append(("build", "rbloom (baseline)", len(train), cpu, wall, theirs.size_in_bits // 8))
     cpu, wall, ours = _timed(ours_build)
     rows.append(("build", "ours (numpy)", len(train), cpu, wall, ours.bits.nbytes))
-    words = normalize_words(train_text)
+    words = lowercase_alphanumeric_words(train_text)
     set_bytes = _peak_bytes(lambda: {tuple(words[i: i + N]) for i in range(len(words) - N + 1)})
     rows.append(("memory", "python set of 8-gram tuples", len(train), None, None, set_bytes))
 

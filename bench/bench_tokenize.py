@@ -62,19 +62,19 @@ def main(argv: list[str] | None = None) -> None:
             part = texts[f::4]
             pq.write_table(pa.table({"text": part}), root / "dataset" / "train" / f"part-{f}.parquet",
                            row_group_size=250)
-        tok = train_tokenizer(iter(texts), TokenizerConfig(vocab_size=args.vocab))
-        tok.save(root / "tok")
+        tokenizer = train_tokenizer(iter(texts), TokenizerConfig(vocab_size=args.vocab))
+        tokenizer.save(root / "tok")
         rows = {}
-        bare = HFTokenizer.from_str(tok.hf_json())
+        bare = HFTokenizer.from_str(tokenizer.hf_json())
         rows["hf encode_batch_fast"] = timed(lambda: bare.encode_batch_fast(texts, add_special_tokens=False))
-        rows["Tokenizer.encode_batch"] = timed(lambda: tok.encode_batch(texts))
+        rows["Tokenizer.encode_batch"] = timed(lambda: tokenizer.encode_batch(texts))
         for workers in (1, 2):
-            cfg = TokenizerConfig(vocab_size=args.vocab, splits=["train"], shard_tokens=1_000_000, workers=workers)
+            config = TokenizerConfig(vocab_size=args.vocab, splits=["train"], shard_tokens=1_000_000, workers=workers)
             rows[f"tokenize_shards, {workers} worker{'s' if workers > 1 else ''}"] = timed(
-                lambda: tokenize_shards(root / "dataset", root / "tok", root / f"out{workers}", cfg, progress=False))
+                lambda: tokenize_shards(root / "dataset", root / "tok", root / f"out{workers}", config, progress=False))
         tokens = json.loads((root / "out1" / "manifest.json").read_text())["splits"]["train"]["tokens"]
     base = rows["hf encode_batch_fast"]
-    print(f"{args.docs} documents, {megabytes:.1f} MB, {tokens:,} tokens, vocab {tok.vocab_size}, "
+    print(f"{args.docs} documents, {megabytes:.1f} MB, {tokens:,} tokens, vocab {tokenizer.vocab_size}, "
           f"{os.cpu_count()} CPUs")
     print(f"{'what':<32}{'seconds':>9}{'MB/s':>9}{'tokens/s':>12}{'x baseline':>12}")
     results = {}
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<32}{seconds:>9.2f}{megabytes / seconds:>9.2f}{tokens / seconds:>12,.0f}{seconds / base:>12.2f}")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({"config": {"docs": args.docs, "megabytes": megabytes, "tokens": tokens,
-                                              "vocab_size": tok.vocab_size, "cpus": os.cpu_count()},
+                                              "vocab_size": tokenizer.vocab_size, "cpus": os.cpu_count()},
                                    "results": results}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

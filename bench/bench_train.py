@@ -98,7 +98,8 @@ def bench_config(setup: Setup, compile_model: bool):
 def make_trainer(setup: Setup, tokens: Path, run: Path, compile_model: bool):
     from training.train import Trainer
 
-    return Trainer(bench_config(setup, compile_model), tokens, run)
+    config = bench_config(setup, compile_model)
+    return Trainer(config.train, config.model, tokens, run)
 
 
 def make_hf_step(setup: Setup, tokens: Path, compile_model: bool):
@@ -108,9 +109,9 @@ def make_hf_step(setup: Setup, tokens: Path, compile_model: bool):
 
     from training.data import ShuffledStream, TokenManifest, TokenWindows
 
-    tcfg = bench_config(setup, compile_model).train
-    stream = ShuffledStream(TokenWindows(tokens, tcfg.train_split, setup.block_size, TokenManifest.load(tokens)),
-                            tcfg.seed)
+    train_config = bench_config(setup, compile_model).train
+    windows = TokenWindows(tokens, train_config.train_split, setup.block_size, TokenManifest.load(tokens))
+    stream = ShuffledStream(windows, train_config.seed)
     config = GPT2Config(n_layer=setup.n_layer, n_head=setup.n_head, n_embd=setup.n_embd,
                         n_positions=setup.block_size, vocab_size=VOCAB, resid_pdrop=0.0,
                         embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_new")
@@ -119,9 +120,9 @@ def make_hf_step(setup: Setup, tokens: Path, compile_model: bool):
     forward = torch.compile(model) if compile_model else model
     params = list(model.parameters())
     optimizer = torch.optim.AdamW(
-        [{"params": [p for p in params if p.dim() >= 2], "weight_decay": tcfg.weight_decay},
+        [{"params": [p for p in params if p.dim() >= 2], "weight_decay": train_config.weight_decay},
          {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
-        lr=tcfg.learning_rate, betas=(tcfg.beta1, tcfg.beta2), eps=tcfg.eps,
+        lr=train_config.learning_rate, betas=(train_config.beta1, train_config.beta2), eps=train_config.eps,
         fused=True)  # as our trainer, and as transformers' Trainer defaults to with torch >= 2.8
     cursor = [0]
 
@@ -131,7 +132,7 @@ def make_hf_step(setup: Setup, tokens: Path, compile_model: bool):
         logits = forward(input_ids=x).logits
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return loss.item()

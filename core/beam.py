@@ -3,7 +3,8 @@
 Only modules that build or run Beam pipelines import this (importing Beam costs seconds);
 everything else in `core` is Beam-free. Every stage counts with Beam metrics under the
 namespace `webtext.<stage>` using the counter names `in`, `out` and `drop.<reason>`;
-`collect_stage_counts` reads the committed counters back into `StageCounts`.
+`collect_stage_counts` reads the committed counters back into `StageCounts`; any other counter
+name in a stage's namespace is a diagnostic, read with `stage_diagnostics`.
 """
 
 from __future__ import annotations
@@ -64,23 +65,41 @@ class StageCounter:
         counter.inc(n)
 
 
+def _webtext_counters(result):
+    """(stage, counter name, value) of every committed `webtext.*` counter of a finished pipeline.
+
+    The one place that reads Beam metrics; runners that do not commit report attempted values.
+    """
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        namespace = counter.key.metric.namespace
+        if namespace.startswith(NAMESPACE_PREFIX):
+            value = counter.committed if counter.committed is not None else counter.attempted
+            yield namespace[len(NAMESPACE_PREFIX):], counter.key.metric.name, value
+
+
 def collect_stage_counts(result) -> dict[str, StageCounts]:
-    """Read the committed `webtext.*` counters of a finished Beam pipeline."""
+    """Read the committed `webtext.*` record counters (in, out, drop.*) of a finished Beam pipeline."""
     counts: dict[str, StageCounts] = {}
-    query = result.metrics().query(MetricsFilter())
-    for res in query["counters"]:
-        namespace = res.key.metric.namespace
-        if not namespace.startswith(NAMESPACE_PREFIX):
-            continue
-        stage = namespace[len(NAMESPACE_PREFIX):]
-        value = res.committed if res.committed is not None else res.attempted
-        sc = counts.setdefault(stage, StageCounts(stage))
-        name = res.key.metric.name
+    for stage, name, value in _webtext_counters(result):
         if name == IN:
-            sc.records_in += value
+            counts.setdefault(stage, StageCounts(stage)).records_in += value
         elif name == OUT:
-            sc.records_out += value
+            counts.setdefault(stage, StageCounts(stage)).records_out += value
         elif name.startswith(DROP_PREFIX):
+            dropped = counts.setdefault(stage, StageCounts(stage)).dropped
             reason = name[len(DROP_PREFIX):]
-            sc.dropped[reason] = sc.dropped.get(reason, 0) + value
+            dropped[reason] = dropped.get(reason, 0) + value
     return counts
+
+
+def stage_diagnostics(result, stage: str) -> dict[str, int]:
+    """A stage's other counters (not record accounting), by name: e.g. dedup_near's candidate pairs.
+
+    Count them with `Metrics.counter(NAMESPACE_PREFIX + stage, name)`; any name but `in`, `out`
+    and `drop.*` is a diagnostic.
+    """
+    totals: dict[str, int] = {}
+    for counter_stage, name, value in _webtext_counters(result):
+        if counter_stage == stage and name not in (IN, OUT) and not name.startswith(DROP_PREFIX):
+            totals[name] = totals.get(name, 0) + value
+    return dict(sorted(totals.items()))

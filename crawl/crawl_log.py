@@ -88,7 +88,7 @@ def read_logged_state(directory: str, shard_tag: str) -> LoggedState:
             table = pq.read_table(path, columns=["url", "outcome", "warc_file", "warc_offset"])
         except (OSError, pa.ArrowException) as exc:
             raise ValueError(f"crawl log part {path} is unreadable ({exc}); move it away to re-crawl its URLs") from None
-        for url, outcome, warc_file, offset in zip(*(table.column(c).to_pylist() for c in table.column_names)):
+        for url, outcome, warc_file, offset in zip(*(table.column(column).to_pylist() for column in table.column_names)):
             if url in state.urls:
                 state.duplicates += 1
                 continue
@@ -104,4 +104,4 @@ def read_crawl_log(directory: str) -> pa.Table:
     parts = sorted(glob.glob(os.path.join(directory, "*.parquet")))
     if not parts:
         return SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in parts])
+    return pa.concat_tables([pq.read_table(part, schema=SCHEMA) for part in parts])

@@ -1,15 +1,13 @@
-"""`webtext crawl`: fetch the harvested URLs with Scrapy into WARC files and a crawl log.
-
-    webtext crawl --urls out/urls --out out/crawl [--shard I/N] [--replay crawl/sample/web]
+"""The crawl: fetch the harvested URLs with Scrapy into WARC files and a crawl log.
 
 Outputs (docs/contracts.md): DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and
-DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Rerunning the same
-command resumes: finished URLs are skipped, WARC bytes no log row refers to are cut off.
+DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Crawling the same
+shard into the same directory again resumes: finished URLs are skipped, WARC bytes no log row
+refers to are cut off. The command (`webtext crawl`) is in crawl/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import glob
@@ -20,58 +18,67 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
+from scrapy.crawler import AsyncCrawlerProcess
+
+from core.stats import counts_from_outcomes, write_stats_json
 from crawl.config import CrawlConfig
-from crawl.crawl_log import CrawlLogWriter, log_parts, read_logged_state
+from crawl.crawl_log import CrawlLogWriter, log_parts, read_crawl_log, read_logged_state
+from crawl.replay import serve
+from crawl.spider import Recorder, UrlTableSpider
 from crawl.url_table import Shard, read_url_table, shard_rows
 from crawl.warc import WarcWriter, truncate_after
-from core.stats import counts_from_outcomes, format_counts_table, write_stats_json
 
 log = logging.getLogger(__name__)
 
 
-def user_agent(cfg: CrawlConfig) -> str:
-    return f"{cfg.user_agent} (+{cfg.contact})"
+def user_agent(config: CrawlConfig) -> str:
+    return f"{config.user_agent} (+{config.contact})"
 
 
-def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=frozenset()) -> dict:
+def scrapy_settings(config: CrawlConfig, verbose: bool = False, loopback_hosts=frozenset()) -> dict:
     """Scrapy settings from the `crawl` config.
 
-    The component lists are complete (they replace Scrapy's *_BASE lists): every component
-    costs CPU on every page, so only those the crawl needs run. Left out on purpose: cookies,
-    referer, HTTP auth, environment proxies (`crawl.proxy` is the only proxy), meta refresh,
-    HTTP cache, the offsite/depth/URL-length filters (we follow no links, and nothing may drop a
-    start request silently), HttpErrorMiddleware (every status reaches the callback), the
-    start-request marker, stats, telnet, memory usage, log stats and feed export.
-    Scrapy runs on asyncio alone (no Twisted reactor) with the aiohttp download handler, which
-    costs about half the CPU per page of the Twisted stack here (bench/bench_crawl.py).
-    `loopback_hosts` may resolve to loopback even when allow_loopback is off (the replay's hosts).
+    Scrapy's default component lists stay; every component costs CPU on every page, so those
+    the crawl does not need are switched off one by one (priority None), and ours take the
+    place of the robots.txt, retry, decompression and redirect middlewares. Switched off on
+    purpose: cookies, referer, HTTP auth, environment proxies (`crawl.proxy` is the only
+    proxy), meta refresh, HTTP cache, the offsite/depth/URL-length filters (we follow no links,
+    and nothing may drop a start request silently), HttpErrorMiddleware (every status reaches
+    the callback), the start-request marker, stats, telnet, memory usage, log stats and feed
+    export. tests/crawl/test_crawler_components.py pins the resulting lists, so a component a
+    Scrapy upgrade adds is noticed. Scrapy runs on asyncio alone (no Twisted reactor) with our
+    aiohttp download handler, about half the CPU per page of the Twisted stack here
+    (bench/bench_crawl.py). `loopback_hosts` may resolve to loopback even when allow_loopback
+    is off (the replay's hosts).
     """
     return {
         "BOT_NAME": "webtext",
         "TWISTED_REACTOR_ENABLED": False,
-        "USER_AGENT": user_agent(cfg),
-        "ROBOTSTXT_OBEY": cfg.obey_robots,
-        "ROBOTSTXT_USER_AGENT": cfg.user_agent.split("/")[0],
-        "DOWNLOAD_TIMEOUT": cfg.download_timeout,
-        "DOWNLOAD_MAXSIZE": cfg.max_body_bytes,
+        "USER_AGENT": user_agent(config),
+        "ROBOTSTXT_OBEY": config.obey_robots,
+        "ROBOTSTXT_USER_AGENT": config.user_agent.split("/")[0],
+        "DOWNLOAD_TIMEOUT": config.download_timeout,
+        "DOWNLOAD_MAXSIZE": config.max_body_bytes,
         "DOWNLOAD_WARNSIZE": 0,
-        "CONCURRENT_REQUESTS": cfg.concurrent_requests,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_requests_per_domain,
-        "DOWNLOAD_DELAY": cfg.download_delay,
-        "AUTOTHROTTLE_ENABLED": cfg.autothrottle,
-        "AUTOTHROTTLE_START_DELAY": max(cfg.download_delay, 1.0),
-        "AUTOTHROTTLE_TARGET_CONCURRENCY": cfg.autothrottle_target_concurrency,
-        "AUTOTHROTTLE_MAX_DELAY": cfg.autothrottle_max_delay,
-        "RETRY_TIMES": cfg.retry_times,
-        "RETRY_HTTP_CODES": cfg.retry_http_codes,
-        # What the aiohttp download handler raises (Scrapy's default list also names Twisted
-        # errors, and importing its HTTP/1.1 handler for one of them costs ~0.5 s at start-up).
+        "CONCURRENT_REQUESTS": config.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": config.concurrent_requests_per_domain,
+        "DOWNLOAD_DELAY": config.download_delay,
+        "AUTOTHROTTLE_ENABLED": config.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(config.download_delay, 1.0),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": config.autothrottle_target_concurrency,
+        "AUTOTHROTTLE_MAX_DELAY": config.autothrottle_max_delay,
+        "RETRY_TIMES": config.retry_times,
+        "RETRY_HTTP_CODES": config.retry_http_codes,
+        # What our download handler raises (Scrapy's default list also names Twisted errors,
+        # and importing its HTTP/1.1 handler for one of them costs ~0.5 s at start-up).
         # OSError: decompressing an empty body.
         "RETRY_EXCEPTIONS": [*(f"scrapy.exceptions.{name}" for name in (
             "CannotResolveHostError", "DownloadConnectionRefusedError", "DownloadFailedError",
             "DownloadTimeoutError", "ResponseDataLossError")), OSError],
         "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",  # giving up is an outcome in the crawl log
-        "REDIRECT_MAX_TIMES": cfg.max_redirects,
+        # ChainRedirectMiddleware enforces max_redirects itself (WEBTEXT_MAX_REDIRECTS below);
+        # Scrapy's own limit, one higher, never comes first.
+        "REDIRECT_MAX_TIMES": config.max_redirects + 1,
         # Callbacks yield nothing; Scrapy 2.19 starts CONCURRENT_ITEMS tasks per callback
         # regardless, which at the default (100) dominated the crawler's CPU.
         "CONCURRENT_ITEMS": 1,
@@ -80,11 +87,10 @@ def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=froz
         # First in, first out (per host and priority): URL-table order, with redirect hops
         # first (REDIRECT_PRIORITY_ADJUST) and retries last, without a start-request queue.
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
-        # Without a reactor Scrapy puts its own aiohttp handler into DOWNLOAD_HANDLERS_BASE;
-        # DOWNLOAD_HANDLERS overrides it. No other scheme gets a handler (the spider refuses them).
-        "DOWNLOAD_HANDLERS_BASE": {},
+        # No scheme but HTTP(S) gets a handler (the spider refuses the others).
         "DOWNLOAD_HANDLERS": {"http": "crawl.middlewares.GuardedDownloadHandler",
-                              "https": "crawl.middlewares.GuardedDownloadHandler"},
+                              "https": "crawl.middlewares.GuardedDownloadHandler",
+                              "data": None, "file": None, "s3": None, "ftp": None},
         "LOG_FORMATTER": "scrapy.logformatter.LogFormatter" if verbose else "crawl.middlewares.QuietLogFormatter",
         "STATS_CLASS": "scrapy.statscollectors.DummyStatsCollector",
         "TELNETCONSOLE_ENABLED": False,
@@ -92,48 +98,60 @@ def scrapy_settings(cfg: CrawlConfig, verbose: bool = False, loopback_hosts=froz
         "LOG_INSTALL_ROOT_HANDLER": False,
         # No spider middleware at all: every start request and every callback would pass
         # through each one; the FIFO queue above does the start-request marker's job.
-        "SPIDER_MIDDLEWARES_BASE": {},
-        "DOWNLOADER_MIDDLEWARES_BASE": {
+        "SPIDER_MIDDLEWARES": {f"scrapy.spidermiddlewares.{name}": None for name in (
+            "start.StartSpiderMiddleware", "httperror.HttpErrorMiddleware", "referer.RefererMiddleware",
+            "urllength.UrlLengthMiddleware", "depth.DepthMiddleware", "metacopy.MetaCopyDetectionMiddleware")},
+        # Kept from Scrapy's list: DownloadTimeoutMiddleware, DefaultHeadersMiddleware and
+        # UserAgentMiddleware. Ours replace four of Scrapy's at their priorities.
+        "DOWNLOADER_MIDDLEWARES": {
             "crawl.middlewares.AddressGuardMiddleware": 60,  # first: nothing reaches a refused host
             "crawl.middlewares.RobotsMiddleware": 100,
-            "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": 350,
-            "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": 400,
-            "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,
             "crawl.middlewares.BackoffRetryMiddleware": 550,
             "crawl.middlewares.BoundedDecompressionMiddleware": 590,
             "crawl.middlewares.ChainRedirectMiddleware": 600,
+            **{f"scrapy.downloadermiddlewares.{name}": None for name in (
+                "offsite.OffsiteMiddleware", "robotstxt.RobotsTxtMiddleware", "httpauth.HttpAuthMiddleware",
+                "retry.RetryMiddleware", "redirect.MetaRefreshMiddleware",
+                "httpcompression.HttpCompressionMiddleware", "redirect.RedirectMiddleware",
+                "cookies.CookiesMiddleware", "httpproxy.HttpProxyMiddleware", "stats.DownloaderStats",
+                "httpcache.HttpCacheMiddleware")},
         },
-        "EXTENSIONS_BASE": {
-            "scrapy.extensions.throttle.AutoThrottle": 0,
+        # Kept from Scrapy's list: AutoThrottle (priority 0).
+        "EXTENSIONS": {
             "crawl.middlewares.CrawlDelay": 10,  # after AutoThrottle: re-applies its floor
+            **{f"scrapy.extensions.{name}": None for name in (
+                "corestats.CoreStats", "logcount.LogCount", "telnet.TelnetConsole", "memusage.MemoryUsage",
+                "memdebug.MemoryDebugger", "closespider.CloseSpider", "feedexport.FeedExporter",
+                "logstats.LogStats", "spiderstate.SpiderState", "remote_control.RemoteControl")},
         },
         # Our own settings, read by the components above.
-        "WEBTEXT_ALLOW_LOOPBACK": cfg.allow_loopback,
+        "WEBTEXT_ALLOW_LOOPBACK": config.allow_loopback,
         "WEBTEXT_LOOPBACK_HOSTS": sorted(loopback_hosts),
-        "WEBTEXT_STATIC_HOSTS": cfg.static_hosts,
-        "WEBTEXT_RESOLVE_DNS": cfg.resolve_dns,
+        "WEBTEXT_STATIC_HOSTS": config.static_hosts,
+        "WEBTEXT_RESOLVE_DNS": config.resolve_dns,
         "WEBTEXT_DNS_THREADS": 20,  # concurrent DNS lookups (GuardedResolver's own thread pool)
-        "WEBTEXT_PROXY": cfg.proxy,
-        "WEBTEXT_MAX_CRAWL_DELAY": cfg.max_crawl_delay,
-        "WEBTEXT_RETRY_BACKOFF_BASE": cfg.retry_backoff_base,
-        "WEBTEXT_RETRY_MAX_DELAY": cfg.retry_max_delay,
+        "WEBTEXT_PROXY": config.proxy,
+        "WEBTEXT_MAX_CRAWL_DELAY": config.max_crawl_delay,
+        "WEBTEXT_MAX_REDIRECTS": config.max_redirects,
+        "WEBTEXT_RETRY_BACKOFF_BASE": config.retry_backoff_base,
+        "WEBTEXT_RETRY_MAX_DELAY": config.retry_max_delay,
     }
 
 
-def replay_config(cfg: CrawlConfig, server) -> CrawlConfig:
+def replay_config(config: CrawlConfig, server) -> CrawlConfig:
     """Route everything through the replay proxy; its hosts are the only names that resolve
     (to 127.0.0.1, which only they may: a page pointing at http://127.0.0.1/ is still refused)."""
-    hosts = {**{host: "127.0.0.1" for host in server.hosts}, **cfg.static_hosts}
-    return cfg.model_copy(update={"proxy": server.proxy_url, "static_hosts": hosts, "resolve_dns": False})
+    hosts = {**{host: "127.0.0.1" for host in server.hosts}, **config.static_hosts}
+    return config.model_copy(update={"proxy": server.proxy_url, "static_hosts": hosts, "resolve_dns": False})
 
 
 @contextlib.contextmanager
 def shard_lock(out: str, shard: Shard):
     """Refuse to run one shard twice at once: resume recovery would cut the other's files."""
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, f".crawl-{shard.tag}.lock"), "w") as fh:
+    with open(os.path.join(out, f".crawl-{shard.tag}.lock"), "w") as lock_file:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ValueError(f"another `webtext crawl` of shard {shard.tag} is running on {out}") from None
         yield
@@ -158,10 +176,6 @@ def recover(out: str, shard: Shard):
 
 def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
     """Run the spider to completion in this process (its asyncio event loop starts once)."""
-    from scrapy.crawler import AsyncCrawlerProcess
-
-    from crawl.spider import UrlTableSpider
-
     # Scrapy logs through the CLI's handlers (LOG_INSTALL_ROOT_HANDLER off). Creating the
     # process sets its loggers to DEBUG and logs versions at INFO, so those lines are held back
     # while it is created, and the level is set on its logger afterwards (where a filtered
@@ -177,7 +191,7 @@ def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
     process.start()
 
 
-def crawl(urls_dir: str, out: str, cfg: CrawlConfig, shard: Shard = Shard(0, 1),
+def crawl(urls_dir: str, out: str, config: CrawlConfig, shard: Shard = Shard(0, 1),
           replay_web: str | None = None, verbose: bool = False, progress: bool = True) -> dict:
     """Crawl one shard of the URL table into `out`; returns the stats written to disk."""
     rows = shard_rows(read_url_table(urls_dir), shard)
@@ -189,7 +203,7 @@ def crawl(urls_dir: str, out: str, cfg: CrawlConfig, shard: Shard = Shard(0, 1),
         started = time.monotonic()
         recorder_outcomes: Counter = Counter()
         if pending:
-            recorder_outcomes = _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress)
+            recorder_outcomes = _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress)
         elapsed = time.monotonic() - started
         final = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
     missing = len({row["url"] for row in rows} - final.urls)
@@ -209,24 +223,20 @@ def crawl(urls_dir: str, out: str, cfg: CrawlConfig, shard: Shard = Shard(0, 1),
     return {"counts": counts, **extra}
 
 
-def _crawl_pending(pending, out, prefix, cfg, replay_web, verbose, progress) -> Counter:
-    from crawl.spider import Recorder
-
+def _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress) -> Counter:
     loopback_hosts: frozenset[str] = frozenset()
     with contextlib.ExitStack() as stack:
         if replay_web:
-            from crawl.replay import serve
-
             server = stack.enter_context(serve(replay_web))
-            cfg, loopback_hosts = replay_config(cfg, server), server.hosts
-        warc = WarcWriter(os.path.join(out, "warc"), prefix, cfg.warc_max_bytes,
-                          {"operator": cfg.contact, "http-header-user-agent": user_agent(cfg),
-                           "robots": "obey" if cfg.obey_robots else "ignore"}, cfg.warc_gzip_level)
+            config, loopback_hosts = replay_config(config, server), server.hosts
+        warc = WarcWriter(os.path.join(out, "warc"), prefix, config.warc_max_bytes,
+                          {"operator": config.contact, "http-header-user-agent": user_agent(config),
+                           "robots": "obey" if config.obey_robots else "ignore"}, config.warc_gzip_level)
         recorder = Recorder(warc, CrawlLogWriter(os.path.join(out, "crawl_log"), prefix), len(pending),
-                            cfg.log_flush_rows, cfg.log_flush_seconds, progress)
-        run_scrapy(scrapy_settings(cfg, verbose, loopback_hosts), {
-            "rows": pending, "recorder": recorder, "html_types": cfg.html_content_types,
-            "sniff_types": cfg.sniff_content_types, "start_backlog": 4 * cfg.concurrent_requests,
+                            config.log_flush_rows, config.log_flush_seconds, progress)
+        run_scrapy(scrapy_settings(config, verbose, loopback_hosts), {
+            "rows": pending, "recorder": recorder, "html_types": config.html_content_types,
+            "sniff_types": config.sniff_content_types, "start_backlog": 4 * config.concurrent_requests,
         })
         recorder.close()
         return recorder.outcomes
@@ -236,8 +246,6 @@ def _write_combined_stats(out: str) -> None:
     """crawl_stats.json over every shard's log found in `out` (complete once all shards ran).
 
     Under a lock, so the shard that finishes last always writes the complete picture."""
-    from crawl.crawl_log import read_crawl_log
-
     with open(os.path.join(out, ".crawl_stats.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         table = read_crawl_log(os.path.join(out, "crawl_log"))
@@ -246,42 +254,3 @@ def _write_combined_stats(out: str) -> None:
                         if n.startswith("crawl_stats-") and n.endswith(".json"))
         write_stats_json(os.path.join(out, "crawl_stats.json"), {"crawl": counts_from_outcomes("crawl", outcomes)},
                          {"shards_seen": shards})
-
-
-def _shard_arg(text: str) -> Shard:
-    try:
-        return Shard.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_cli(subparsers, common) -> None:
-    parser = subparsers.add_parser(
-        "crawl", parents=[common],
-        help="fetch the harvested URLs into WARC files + a crawl log (Scrapy)",
-        description="Fetch every URL of a `webtext harvest` table once with Scrapy (robots.txt, "
-                    "politeness, retries, size/time limits, private addresses refused) and write "
-                    "DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and DIR/crawl_stats.json. "
-                    "Rerun the same command to resume an interrupted crawl.",
-    )
-    parser.add_argument("--urls", required=True, metavar="DIR", help="URL table directory (urls-*.parquet)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--shard", type=_shard_arg, default=Shard(0, 1), metavar="I/N",
-                        help="crawl only shard I of N (by hash of url_key), e.g. 0/4; default 0/1")
-    parser.add_argument("--replay", metavar="WEB_DIR",
-                        help="serve this sample web on 127.0.0.1 and crawl it offline through it: "
-                             "its host names are the only ones that resolve (to 127.0.0.1); "
-                             "anything else is a DNS failure, no real DNS is consulted")
-    parser.set_defaults(func=_run_cli)
-
-
-def _run_cli(args, cfg) -> int:
-    stats = crawl(args.urls, args.out, cfg.crawl, args.shard, args.replay, verbose=args.verbose)
-    print(format_counts_table(stats["counts"]))
-    print(f"shard {stats['shard']}: {stats['logged']}/{stats['urls']} URLs logged; "
-          f"this run {stats['this_run']['urls']} URLs at {stats['this_run']['pages_per_second']} pages/s; "
-          f"output in {args.out}")
-    if not stats["complete"]:
-        print(f"webtext crawl: {stats['missing']} URLs not finished; rerun the same command to resume")
-        return 1
-    return 0

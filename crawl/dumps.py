@@ -67,7 +67,7 @@ class _CheckedZstd:
     """zstandard's stream reader returns EOF quietly on a truncated frame; this notices."""
 
     def __init__(self, raw: IO[bytes], window_log_max: int):
-        self._dobj = zstandard.ZstdDecompressor(max_window_size=2**window_log_max).decompressobj()
+        self._decompressor = zstandard.ZstdDecompressor(max_window_size=2**window_log_max).decompressobj()
         self._raw = raw
         self._window_log_max = window_log_max
         self._pending = b""
@@ -82,11 +82,11 @@ class _CheckedZstd:
                 return b""
             out = []
             while chunk:
-                out.append(self._dobj.decompress(chunk))
-                self._in_frame = not self._dobj.eof
-                chunk = self._dobj.unused_data if self._dobj.eof else b""
-                if self._dobj.eof:  # concatenated frames: start a new decoder on the rest
-                    self._dobj = zstandard.ZstdDecompressor(
+                out.append(self._decompressor.decompress(chunk))
+                self._in_frame = not self._decompressor.eof
+                chunk = self._decompressor.unused_data if self._decompressor.eof else b""
+                if self._decompressor.eof:  # concatenated frames: start a new decoder on the rest
+                    self._decompressor = zstandard.ZstdDecompressor(
                         max_window_size=2**self._window_log_max
                     ).decompressobj()
             data = b"".join(out)
@@ -94,7 +94,7 @@ class _CheckedZstd:
                 return data
 
 
-def open_dump(path: str, zstd_window_log_max: int = 31) -> tuple[IO[bytes], IO[bytes]]:
+def open_dump(path: str, zstd_window_log_max: int) -> tuple[IO[bytes], IO[bytes]]:
     """(decompressed stream, raw stream) of one dump; the raw one tells read progress."""
     suffix = dump_suffix(path)
     if suffix is None:
@@ -112,13 +112,11 @@ def open_dump(path: str, zstd_window_log_max: int = 31) -> tuple[IO[bytes], IO[b
 
 
 def iter_line_batches(
-    path: str,
-    chunk_bytes: int = 16 * 1024 * 1024,
-    max_line_bytes: int = 16 * 1024 * 1024,
-    zstd_window_log_max: int = 31,
-    progress=None,
+    path: str, chunk_bytes: int, max_line_bytes: int, zstd_window_log_max: int, progress=None,
 ) -> Iterator[list[bytes]]:
-    """Yield the lines of a dump in batches (one per decompressed chunk), newline removed.
+    """Yield the lines of a dump in batches (one per decompressed chunk of `chunk_bytes`),
+    newline removed (the sizes are harvest.read_chunk_bytes, max_line_bytes and
+    zstd_window_log_max in pipelines.yaml).
 
     Lines longer than `max_line_bytes` are yielded as `None` (the caller counts the drop) so
     that memory stays bounded by the chunk size plus one line. `progress(raw_bytes_read)` is

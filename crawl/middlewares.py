@@ -1,7 +1,9 @@
 """Scrapy components that make the crawler safe and polite, and name every failure.
 
-Each refusal raises its own exception type, so `outcome_of_failure` can turn any failure that
-reaches the spider into one crawl-log outcome without parsing messages.
+Each refusal raises its own exception type, so `outcome_of_exception` can turn any failure that
+reaches the spider into one crawl-log outcome without parsing messages. Only Scrapy's public
+API is used (documented base classes, settings and signals; public methods overridden):
+tests/crawl/test_crawler_components.py fails if anything private is imported or overridden.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import logging
 import random
 import socket
+import ssl
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +23,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from scrapy import signals
-from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler, _ClientResponse
-from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
+from scrapy import Request, signals
+from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -33,16 +35,20 @@ from scrapy.exceptions import (
     DownloadFailedError,
     DownloadTimeoutError,
     IgnoreRequest,
+    NotConfigured,
     ResponseDataLossError,
+    UnsupportedURLSchemeError,
 )
 from scrapy.http import Headers
+from scrapy.http.request import NO_CALLBACK
 from scrapy.logformatter import LogFormatter
-from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from scrapy.responsetypes import responsetypes
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
-from scrapy.utils.ssl import _make_ssl_context
-from twisted.internet import defer
+from scrapy.utils.misc import build_from_crawler, load_object
+
+log = logging.getLogger(__name__)
 
 
 class CrawlRefusal(IgnoreRequest):
@@ -132,13 +138,13 @@ class GuardedResolver(AbstractResolver):
     @classmethod
     def for_crawler(cls, crawler) -> GuardedResolver:
         if crawler not in cls._per_crawler:
-            s = crawler.settings
-            proxy = s.get("WEBTEXT_PROXY")
+            settings = crawler.settings
+            proxy = settings.get("WEBTEXT_PROXY")
             cls._per_crawler[crawler] = cls(
-                dict(s.getdict("WEBTEXT_STATIC_HOSTS")), s.getbool("WEBTEXT_RESOLVE_DNS"),
-                s.getbool("WEBTEXT_ALLOW_LOOPBACK"), s.getfloat("DNS_TIMEOUT"),
-                urlsplit(proxy).hostname if proxy else None, frozenset(s.getlist("WEBTEXT_LOOPBACK_HOSTS")),
-                s.getint("DNSCACHE_SIZE"), s.getint("WEBTEXT_DNS_THREADS", 20))
+                dict(settings.getdict("WEBTEXT_STATIC_HOSTS")), settings.getbool("WEBTEXT_RESOLVE_DNS"),
+                settings.getbool("WEBTEXT_ALLOW_LOOPBACK"), settings.getfloat("DNS_TIMEOUT"),
+                urlsplit(proxy).hostname if proxy else None, frozenset(settings.getlist("WEBTEXT_LOOPBACK_HOSTS")),
+                settings.getint("DNSCACHE_SIZE"), settings.getint("WEBTEXT_DNS_THREADS", 20))
         return cls._per_crawler[crawler]
 
     async def resolve(self, host: str, port: int = 0, family=socket.AF_UNSPEC) -> list[ResolveResult]:
@@ -233,38 +239,112 @@ class AddressGuardMiddleware:
         return None
 
 
-class GuardedDownloadHandler(AiohttpDownloadHandler):
-    """Scrapy's aiohttp download handler (asyncio, no Twisted reactor: about half the CPU per
-    page of Scrapy's Twisted HTTP/1.1 handler here) with GuardedResolver on its connector.
+class _PeerRecordingResponse(aiohttp.ClientResponse):
+    """Keeps the peer's address, which aiohttp can lose with the connection once the headers
+    are read (a response without a body hands its connection back at once)."""
 
-    Also: the response headers are the raw bytes the server sent (what the WARC record stores),
-    header lines up to 64 KiB (a page's giant Set-Cookie is not a failure), no environment
-    proxies. Through a proxy, aiohttp pools kept-alive connections per target host.
+    peer_address: str | None = None
+
+    async def start(self, connection):
+        peer = connection.transport.get_extra_info("peername") if connection.transport else None
+        self.peer_address = peer[0] if peer else None
+        return await super().start(connection)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """TLS as Scrapy's default: certificates are not verified (a crawler archives what a site
+    serves, whatever its certificate)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("DEFAULT")
+    return context
+
+
+class GuardedDownloadHandler(BaseDownloadHandler):
+    """HTTP and HTTPS over aiohttp on asyncio (no Twisted reactor: about half the CPU per page
+    of Scrapy's Twisted HTTP/1.1 handler here), every connection resolved by GuardedResolver.
+
+    The response headers are the raw bytes the server sent (what the WARC record stores);
+    header lines may be up to 64 KiB (a page's giant Set-Cookie is not a failure); environment
+    proxies are ignored (the `proxy` request meta key is used). A body beyond DOWNLOAD_MAXSIZE,
+    declared or received, stops the download with DownloadCancelledError, and aiohttp errors
+    become Scrapy's download exceptions, as in Scrapy's own handlers. It sends no
+    headers_received/bytes_received signals (nothing here stops a download early). Through a
+    proxy, aiohttp pools kept-alive connections per target host.
     """
 
-    experimental = False  # Scrapy's warning: our pinned Scrapy version is tested with it
-
     def __init__(self, crawler):
-        BaseStreamingDownloadHandler.__init__(self, crawler)  # the session is built here instead
-        self._ssl_context = _make_ssl_context(crawler.settings)
-        self._resolver = GuardedResolver.for_crawler(crawler)
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.default_timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
+        self.default_max_size = settings.getint("DOWNLOAD_MAXSIZE")
+        self.resolver = GuardedResolver.for_crawler(crawler)
+        self.tls_context = _tls_context()
         connector = aiohttp.TCPConnector(
-            resolver=self._resolver, local_addr=self._bind_address,
-            limit=self._pool_size_total, limit_per_host=self._pool_size_per_host,
+            resolver=self.resolver, limit=settings.getint("CONCURRENT_REQUESTS"),
+            limit_per_host=settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
         )
-        self._session = aiohttp.ClientSession(
+        self.session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-            response_class=_ClientResponse, trust_env=False, max_line_size=65536, max_field_size=65536,
+            response_class=_PeerRecordingResponse, trust_env=False, max_line_size=65536, max_field_size=65536,
             skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
         )
 
-    @staticmethod
-    def _extract_headers(response: _ClientResponse) -> Headers:
-        return Headers(list(response.raw_headers))
+    async def download_request(self, request):
+        timeout = request.meta.get("download_timeout", self.default_timeout)
+        started = time.monotonic()
+        try:
+            async with self.session.request(
+                request.method, request.url, data=request.body, headers=request.headers.to_tuple_list(),
+                timeout=aiohttp.ClientTimeout(total=timeout), ssl=self.tls_context, allow_redirects=False,
+                proxy=request.meta.get("proxy"),
+            ) as answer:
+                request.meta["download_latency"] = time.monotonic() - started  # AutoThrottle's input
+                return await self._read(answer, request)
+        except TimeoutError as exc:
+            raise DownloadTimeoutError(f"Getting {request.url} took longer than {timeout} seconds.") from exc
+        except (aiohttp.InvalidUrlClientError, aiohttp.NonHttpUrlClientError) as exc:
+            raise UnsupportedURLSchemeError(str(exc)) from exc
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise CannotResolveHostError(str(exc)) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise DownloadConnectionRefusedError(str(exc)) from exc
+        except aiohttp.ClientPayloadError as exc:  # a body cut short
+            raise ResponseDataLossError(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise DownloadFailedError(str(exc)) from exc
+
+    async def _read(self, answer: _PeerRecordingResponse, request):
+        max_size = request.meta.get("download_maxsize", self.default_max_size)
+        if max_size and answer.content_length and answer.content_length > max_size:
+            raise _too_large(f"Expected to receive {answer.content_length}", max_size, request)
+        chunks, received = [], 0
+        async for chunk in answer.content.iter_any():
+            received += len(chunk)
+            if max_size and received > max_size:
+                raise _too_large(f"Received {received}", max_size, request)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        headers = Headers(list(answer.raw_headers))
+        version = answer.version
+        response_class = responsetypes.from_args(headers=headers, url=request.url, body=body)
+        return response_class(
+            url=request.url, status=answer.status, headers=headers, body=body,
+            ip_address=ipaddress.ip_address(answer.peer_address) if answer.peer_address else None,
+            protocol=f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1",
+        )
 
     async def close(self) -> None:
-        await super().close()
-        await self._resolver.close()
+        await self.session.close()
+        await self.resolver.close()
+
+
+def _too_large(size: str, max_size: int, request) -> DownloadCancelledError:
+    """What Scrapy's handlers raise (and log) when a body exceeds DOWNLOAD_MAXSIZE."""
+    message = f"{size} bytes which is larger than download max size ({max_size}) in request {request}."
+    log.warning(message)
+    return DownloadCancelledError(message)
 
 
 class QuietLogFormatter(LogFormatter):
@@ -277,56 +357,82 @@ class QuietLogFormatter(LogFormatter):
 
 # -- politeness -------------------------------------------------------------------------------
 
-class _Unreachable:
-    """Stands in for the parser of a host whose robots.txt could not be fetched."""
-
-    def allowed(self, url, user_agent) -> bool:
-        return False
-
-    def crawl_delay(self, user_agent):
-        return None
+_UNREACHABLE = object()  # the rules of a host whose robots.txt could not be fetched: disallow all
 
 
-class RobotsMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt handling (cached per host) with a refusal of its own type.
+class RobotsMiddleware:
+    """robots.txt, fetched once per host ahead of its pages, cached and obeyed, with a refusal
+    of its own type. In place of Scrapy's RobotsTxtMiddleware (switched off), which differs:
 
-    Unlike Scrapy (which then allows everything), a robots.txt that answers 5xx or cannot be
-    fetched at all (timeout, connection error, after retries) disallows the whole host, as
-    RFC 9309 §2.3.1.4 asks; a 4xx still means "no rules".
+    - a robots.txt that answers 5xx or cannot be fetched at all (timeout, connection error,
+      after retries) disallows the whole host, as RFC 9309 §2.3.1.4 asks, where Scrapy allows
+      everything; a 4xx still means "no rules";
+    - every request that waits for a host's robots.txt gets its rules (Scrapy 2.19 hands them
+      to the first waiter only; the others are allowed everything).
+
+    Parsing (ROBOTSTXT_PARSER), the user agent matched (ROBOTSTXT_USER_AGENT) and the
+    robots_parsed signal are Scrapy's.
     """
 
-    async def robot_parser(self, request):
-        # Scrapy 2.19 hands one Deferred to every request that waits for a host's robots.txt;
-        # only the first waiter receives the parser, later ones get None (= allow all). The
-        # settled parser is stored in self._parsers, so read it from there.
-        parser = await super().robot_parser(request)
-        settled = self._parsers.get(urlparse_cached(request).netloc, parser)
-        return parser if isinstance(settled, defer.Deferred) else settled
+    priority = 1000  # robots.txt requests go ahead of pages, as with Scrapy's middleware
 
-    def process_request_2(self, rp, request):
-        if isinstance(rp, _Unreachable):
+    def __init__(self, crawler):
+        settings = crawler.settings
+        if not settings.getbool("ROBOTSTXT_OBEY"):
+            raise NotConfigured
+        self.crawler = crawler
+        self.user_agent = settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT")
+        self.parser_class = load_object(settings.get("ROBOTSTXT_PARSER"))
+        # host:port -> its parser, _UNREACHABLE, None (no rules: everything allowed), or a
+        # future while its robots.txt is being fetched.
+        self.rules: dict[str, object] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request):
+        if request.meta.get("dont_obey_robotstxt"):
+            return None
+        rules = await self._rules_for(request)
+        if rules is _UNREACHABLE:
             raise RobotsDisallowed("robots.txt unreachable (RFC 9309: treated as disallow-all)")
+        if rules is not None and not rules.allowed(request.url, self.user_agent):
+            raise RobotsDisallowed("Forbidden by robots.txt")
+        return None
+
+    async def _rules_for(self, request):
+        netloc = urlparse_cached(request).netloc
+        if netloc not in self.rules:
+            fetching = asyncio.get_running_loop().create_future()
+            self.rules[netloc] = fetching
+            rules = await self._fetch(request)
+            self.rules[netloc] = rules
+            fetching.set_result(rules)
+            return rules
+        rules = self.rules[netloc]
+        if isinstance(rules, asyncio.Future):
+            return await asyncio.shield(rules)  # a waiter cancelled must not cancel the fetch
+        return rules
+
+    async def _fetch(self, request):
+        url = urlparse_cached(request)
+        robots_request = Request(f"{url.scheme}://{url.netloc}/robots.txt", priority=self.priority,
+                                 meta={"dont_obey_robotstxt": True}, callback=NO_CALLBACK)
         try:
-            super().process_request_2(rp, request)
-        except IgnoreRequest as exc:
-            raise RobotsDisallowed(str(exc)) from exc
-
-    async def _parse_robots(self, response, netloc, request):
-        if response.status >= 500:
-            self._settle(netloc, _Unreachable())
-            return
-        await super()._parse_robots(response, netloc, request)
-
-    def _robots_error(self, exc, netloc):
-        if isinstance(exc, IgnoreRequest):  # refused by our own address policy: no robots rules
-            super()._robots_error(exc, netloc)
-        else:
-            self._settle(netloc, _Unreachable())
-
-    def _settle(self, netloc, parser) -> None:
-        waiting = self._parsers[netloc]
-        self._parsers[netloc] = parser
-        waiting.callback(parser)
+            response = await self.crawler.engine.download_async(robots_request)
+            if response.status >= 500:
+                return _UNREACHABLE
+            rules = build_from_crawler(self.parser_class, self.crawler, response.body)
+            await self.crawler.signals.send_catch_log_async(signal=signals.robots_parsed, robotparser=rules,
+                                                            request=request)
+            return rules
+        except IgnoreRequest:  # refused by our own address policy: no rules (its pages are refused too)
+            return None
+        except Exception as exc:
+            log.warning("robots.txt of %s could not be fetched (%s: %s): the host counts as disallowed",
+                        url.netloc, type(exc).__name__, exc)
+            return _UNREACHABLE
 
 
 class CrawlDelay:
@@ -348,7 +454,7 @@ class CrawlDelay:
         return cls(crawler)
 
     def _robots_parsed(self, robotparser, request):
-        delay = getattr(robotparser, "rp", None) and robotparser.rp.crawl_delay(self.user_agent)
+        delay = robotparser.crawl_delay(self.user_agent)
         if not delay:
             return
         if not self.floors:
@@ -369,7 +475,8 @@ class CrawlDelay:
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retry policy plus exponential backoff and Retry-After.
+    """Scrapy's retry policy (RETRY_TIMES, RETRY_HTTP_CODES, RETRY_EXCEPTIONS, the `dont_retry`
+    and `max_retry_times` meta keys) plus exponential backoff and Retry-After.
 
     The wait happens inside the downloader (it holds one of CONCURRENT_REQUESTS while
     sleeping), so it is capped by retry_max_delay; a server asking for longer is given up on.
@@ -383,10 +490,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_response(self, request, response):
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
             return response
-        wait = self._delay(request, retry_after(response.headers.get(b"Retry-After")))
+        wait = self.wait_seconds(request, retry_after(response.headers.get(b"Retry-After")))
         if wait is None:
             return response
-        retry = self._retry(request, f"HTTP {response.status}")
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=f"HTTP {response.status}")
         if retry is None:
             return response
         await sleep(wait)
@@ -395,12 +502,14 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_exception(self, request, exception):
         if request.meta.get("dont_retry") or not isinstance(exception, self.exceptions_to_retry):
             return None
-        retry = self._retry(request, exception)
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=exception)
         if retry is not None:
-            await sleep(self._delay(request, None))
+            await sleep(self.wait_seconds(request, None))
         return retry
 
-    def _delay(self, request, asked: float | None) -> float | None:
+    def wait_seconds(self, request, asked: float | None) -> float | None:
+        """Backoff before the next attempt, at least what the server `asked` (Retry-After);
+        None when it asked for more than retry_max_delay."""
         attempt = request.meta.get("retry_times", 0) + 1
         backoff = self.backoff_base * 2 ** (attempt - 1) * random.uniform(0.75, 1.25)
         if asked is not None and asked > self.max_delay:
@@ -424,45 +533,58 @@ def retry_after(value: bytes | None) -> float | None:
 # -- redirects and size limits ---------------------------------------------------------------
 
 class ChainRedirectMiddleware(RedirectMiddleware):
-    """Redirects with loop detection; every hop is a new request that bypasses the dupefilter.
+    """Scrapy's redirects, plus loop detection and a hop limit of our own
+    (WEBTEXT_MAX_REDIRECTS); every hop is a new request that bypasses the dupefilter.
 
-    A hop carries no Referer, as a browser's would not: the start request had none, and a
-    redirect keeps the referrer of the request it answers.
+    Scrapy's own limit (REDIRECT_MAX_TIMES) is set one higher, so that a loop is named as one
+    even when it closes on the last allowed hop. A hop carries no Referer, as a browser's
+    would not: the start request had none, and a redirect keeps the referrer of the request it
+    answers.
     """
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.max_hops = settings.getint("WEBTEXT_MAX_REDIRECTS")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        # RedirectMiddleware.from_crawler also connects a check for Scrapy's RefererMiddleware,
+        # which warns when there is none; none runs here, and handle_referer replaces it.
+        middleware = cls(crawler.settings)
+        middleware.crawler = crawler
+        return middleware
 
     def handle_referer(self, request, response):
         request.headers.pop("Referer", None)
 
-    def _engine_started(self):
-        """Scrapy warns here that RefererMiddleware is off; handle_referer above replaces it."""
-
-    def _redirect(self, redirected, request, reason):
-        chain = [*request.meta.get("redirect_urls", []), request.url]
+    def process_response(self, request, response):
+        redirected = super().process_response(request, response)
+        if not isinstance(redirected, Request):
+            return redirected
+        chain = redirected.meta["redirect_urls"]  # every URL before this hop, the start URL first
         if redirected.url in chain:
             raise RedirectLoop(f"redirect loop back to {redirected.url}")
-        if len(chain) > self.max_redirect_times:
-            raise TooManyRedirects(f"more than {self.max_redirect_times} redirects")
-        redirected = super()._redirect(redirected, request, reason)
+        if len(chain) > self.max_hops:
+            raise TooManyRedirects(f"more than {self.max_hops} redirects")
         redirected.dont_filter = True
         return redirected
 
 
 class BoundedDecompressionMiddleware(HttpCompressionMiddleware):
-    """Scrapy's decompression, which stops at DOWNLOAD_MAXSIZE (a gzip bomb), as `too_large`."""
+    """Scrapy's decompression, which drops a body that inflates beyond DOWNLOAD_MAXSIZE (a gzip
+    bomb) with an IgnoreRequest, the only one it raises: that one is `too_large`."""
 
     def process_response(self, request, response):
         try:
             return super().process_response(request, response)
         except IgnoreRequest as exc:
-            if isinstance(exc.__cause__, _DecompressionMaxSizeExceeded):
-                raise BodyTooLarge(str(exc)) from exc
-            raise
+            raise BodyTooLarge(str(exc)) from exc
 
 
 # -- outcomes ----------------------------------------------------------------------------------
 
 _OUTCOME_BY_EXCEPTION: list[tuple[tuple[type[BaseException], ...], str]] = [
-    ((DownloadTimeoutError, asyncio.TimeoutError), "timeout"),
+    ((DownloadTimeoutError, TimeoutError), "timeout"),
     ((DownloadCancelledError,), "too_large"),  # the download handler's DOWNLOAD_MAXSIZE stop
     ((CannotResolveHostError,), "dns"),
     ((DownloadConnectionRefusedError, DownloadFailedError, ResponseDataLossError, OSError), "connection"),

@@ -3,7 +3,8 @@
 The crawler is pointed at it as its HTTP proxy, so the real Scrapy downloader sends
 absolute-form requests (`GET http://news.example/a/1.html HTTP/1.1`) and nothing leaves the
 machine. Pages, redirects and faults (slow answers, oversized bodies, gzip bombs, flaky
-503s ...) are declared in `web_dir/routes.json`; see crawl/sample/README.md for the format.
+503s ...) are declared in `web_dir/routes.json`; see sample/README.md for the format. The
+command (`webtext replay`) is in crawl/cli.py.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
+# The crawl outcomes (docs/contracts.md) that a route's `expect` and `offsite` may name.
 OUTCOMES = frozenset({
     "ok", "robots", "timeout", "too_large", "not_html", "http_4xx", "http_5xx", "dns",
     "blocked_address", "redirect_loop", "too_many_redirects", "connection",
@@ -52,7 +54,6 @@ class Route:
     body: Path | None = None          # file under web_dir/pages/
     generate: dict | None = None      # body made on the fly (never stored)
     fault: dict | None = None         # misbehaviour before/instead of the normal answer
-    expect: str | None = None         # crawl outcome when crawled as a start URL
 
 
 def _sorted_query(key: str) -> str:
@@ -66,7 +67,6 @@ class Routes:
     routes: dict[str, Route]
     robots: dict[str, str | None]     # host -> robots.txt text (None: 404)
     aliases: dict[str, str]           # extra host name -> served host
-    offsite: dict[str, str]           # URLs the sample links to but does not serve -> outcome
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -128,10 +128,10 @@ def _parse_route(key: str, spec, web_dir: Path, where: str) -> Route:
         if fault["kind"] == "fail_first":
             if not isinstance(fault.get("times"), int) or not isinstance(fault.get("status"), int):
                 raise _fail(here, "a fail_first fault needs integer times and status")
-    expect = spec.get("expect")
+    expect = spec.get("expect")  # for tests only (the outcome a crawl must log); checked, not served
     if expect is not None and expect not in OUTCOMES:
         raise _fail(here, f"expect {expect!r} is not a crawl outcome ({sorted(OUTCOMES)})")
-    return Route(key, status, tuple(headers.items()), body, generate, fault, expect)
+    return Route(key, status, tuple(headers.items()), body, generate, fault)
 
 
 def load_routes(web_dir) -> Routes:
@@ -172,18 +172,10 @@ def load_routes(web_dir) -> Routes:
         if host not in robots or "/" not in key:
             raise _fail(str(path), f"route {key!r} must start with a declared host and a path")
         routes[key] = _parse_route(key, spec, web_dir, str(path))
-    offsite = doc.get("offsite", {})
+    offsite = doc.get("offsite", {})  # for tests only, like a route's expect: checked, not served
     if not isinstance(offsite, dict) or not all(v in OUTCOMES for v in offsite.values()):
         raise _fail(str(path), '"offsite" must map URLs to crawl outcomes')
-    return Routes(routes, robots, aliases, dict(offsite))
-
-
-def expected_outcomes(web_dir) -> dict[str, str]:
-    """Start URL -> the crawl outcome the crawler must record for it (test settings)."""
-    routes = load_routes(web_dir)
-    expected = {"http://" + r.key: r.expect for r in routes.routes.values() if r.expect}
-    expected.update(routes.offsite)
-    return expected
+    return Routes(routes, robots, aliases)
 
 
 @functools.lru_cache(maxsize=4)
@@ -432,32 +424,3 @@ def serve(web_dir, host: str = "127.0.0.1", port: int = 0) -> Iterator[ReplaySer
     finally:
         server.stop()
 
-
-DEFAULT_WEB = Path(__file__).resolve().parent / "sample" / "web"
-
-
-def add_cli(subparsers, common) -> None:
-    """Add the `replay` subcommand."""
-    parser = subparsers.add_parser(
-        "replay", parents=[common],
-        help="serve a sample web on 127.0.0.1 as an HTTP proxy (offline crawls)",
-        description="Serve a recorded sample web (routes.json + pages/) on 127.0.0.1 as an HTTP "
-                    "forward proxy, so that `webtext crawl` can crawl it without network access. "
-                    "Runs until Ctrl-C.",
-    )
-    parser.add_argument("--web", default=str(DEFAULT_WEB), metavar="DIR",
-                        help="sample web directory with routes.json (default: the bundled sample)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
-    parser.set_defaults(func=_run_cli)
-
-
-def _run_cli(args, cfg) -> int:
-    with serve(args.web, port=args.port) as server:
-        print(f"replaying {len(server.routes.routes)} pages on {len(server.hosts)} hosts from {args.web}")
-        print(f"proxy: {server.proxy_url}   (Ctrl-C to stop)", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        print(f"served {len(server.request_log)} requests")
-    return 0

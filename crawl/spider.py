@@ -70,7 +70,7 @@ def html_refusal(content_type: str, body: bytes, html_types: list[str], sniff_ty
 
 
 def _headers(headers) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, values in headers.items() for v in values]
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
 
 
 def _now() -> datetime:
@@ -114,7 +114,7 @@ class Recorder:
         now = time.monotonic()
         if now - self._last_postfix > 1.0:
             self._last_postfix = now
-            self._bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in self.outcomes.most_common(6)), refresh=False)
+            self._bar.set_postfix_str(" ".join(f"{outcome}={count}" for outcome, count in self.outcomes.most_common(6)), refresh=False)
         if len(self.crawl_log) >= self.flush_rows:
             self.checkpoint()
 

@@ -29,7 +29,7 @@ class Shard:
     def parse(cls, text: str) -> "Shard":
         """`I/N` with 0 <= I < N; anything else is a ValueError saying what is expected."""
         parts = text.split("/")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
             raise ValueError(f"--shard {text!r}: expected I/N with integers, e.g. 0/4")
         index, count = int(parts[0]), int(parts[1])
         if count < 1 or not 0 <= index < count:
@@ -54,7 +54,7 @@ def read_url_table(directory: str) -> pa.Table:
             schema = pq.read_schema(path)
         except (OSError, pa.ArrowException) as exc:
             raise ValueError(f"{path} is not a readable Parquet file: {exc}") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+        missing = [column for column in REQUIRED_COLUMNS if column not in schema.names]
         if missing:
             raise ValueError(f"{path} lacks column(s) {', '.join(missing)} of the URL table contract")
         try:

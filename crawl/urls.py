@@ -11,7 +11,7 @@ w3lib leaves to us is small and done with `urllib.parse`: Reddit's HTML escaping
 default ports, a trailing dot on the host, and tracking parameters (a list in the config).
 
 `url_key` merges the variants one link is posted under (http/https, `www.`/bare host) so they
-dedup to one row; `url` keeps a scheme (harvest prefers an https variant, see crawl/harvest.py).
+dedup to one row; `url` keeps the variant of the highest-scored post (see crawl/harvest_rules.py).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ class WarcWriter:
         self._fh = open(os.path.join(self.directory, name), "xb")
         self._size = 0
         info = {"software": f"webtext/{__version__}", "format": "WARC File Format 1.1", **self.software_info}
-        fields = "".join(f"{k}: {v}\r\n" for k, v in info.items()).encode("utf-8")
+        fields = "".join(f"{name}: {value}\r\n" for name, value in info.items()).encode("utf-8")
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._append(self._gzip(warc_record("warcinfo", [
             ("WARC-Record-ID", _record_id()), ("WARC-Filename", name), ("WARC-Date", now),
@@ -161,7 +161,7 @@ class WarcWriter:
             ("WARC-Target-URI", page.final_url), ("WARC-Concurrent-To", response_id),
             ("Content-Type", "application/http; msgtype=request"),
         ], http_block(f"{page.request_method} {path} HTTP/1.1", [("Host", host), *page.request_headers]))
-        headers = [(k, v) for k, v in page.response_headers if k.lower() not in _TRANSFER_HEADERS]
+        headers = [(name, value) for name, value in page.response_headers if name.lower() not in _TRANSFER_HEADERS]
         headers.append(("Content-Length", str(len(page.body))))
         block = http_block(f"HTTP/1.1 {_status_line(page.status)}", headers, page.body)
         warc_headers = [("WARC-Record-ID", response_id), ("WARC-Date", page.fetch_time),
@@ -190,9 +190,9 @@ class WarcWriter:
 
 def record_end(path: str, offset: int) -> int:
     """File position just past the (gzip-member) record that starts at `offset`."""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        records = ArchiveIterator(fh)
+    with open(path, "rb") as warc_file:
+        warc_file.seek(offset)
+        records = ArchiveIterator(warc_file)
         record = next(records)
         record.content_stream().read()
         records.read_to_end(record)
@@ -210,8 +210,8 @@ def truncate_after(path: str, last_offset: int | None) -> str:
     end = record_end(path, last_offset)
     if end == os.path.getsize(path):
         return "kept"
-    with open(path, "r+b") as fh:
-        fh.truncate(end)
-        fh.flush()
-        os.fsync(fh.fileno())
+    with open(path, "r+b") as warc_file:
+        warc_file.truncate(end)
+        warc_file.flush()
+        os.fsync(warc_file.fileno())
     return "truncated"

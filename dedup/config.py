@@ -14,7 +14,7 @@ class DedupConfig(Section):
 
     Defaults (from the issue; the GPT-2 paper gives no dedup parameters): 5-word shingles,
     128 permutations, a 0.8 Jaccard threshold. When `bands` and `rows` are not given they
-    are derived from the threshold with datasketch's optimiser, weighting false negatives heavily
+    are derived from the threshold (`dedup.lsh.optimal_bands_rows`), weighting false negatives heavily
     (`false_negative_weight`), because every candidate pair is verified exactly afterwards: a false
     positive only costs one comparison, a false negative keeps a duplicate.
     """
@@ -52,16 +52,6 @@ class DedupConfig(Section):
             return self.bands, self.num_perm // self.bands
         if self.rows is not None:
             return self.num_perm // self.rows, self.rows
-        return _derived_lsh_params(self.threshold, self.num_perm, self.false_negative_weight)
+        from dedup.lsh import optimal_bands_rows  # numpy: only when the split is derived
 
-
-def _derived_lsh_params(threshold: float, num_perm: int, fn_weight: float) -> tuple[int, int]:
-    key = (threshold, num_perm, fn_weight)
-    if key not in _LSH_PARAMS_CACHE:
-        from datasketch.lsh import _optimal_param
-
-        _LSH_PARAMS_CACHE[key] = _optimal_param(threshold, num_perm, 1.0 - fn_weight, fn_weight)
-    return _LSH_PARAMS_CACHE[key]
-
-
-_LSH_PARAMS_CACHE: dict[tuple, tuple[int, int]] = {}
+        return optimal_bands_rows(self.threshold, self.num_perm, self.false_negative_weight)

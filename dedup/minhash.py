@@ -30,9 +30,9 @@ _TILE = _CHUNK_SHINGLES * _PERMUTATION_BLOCK
 @functools.cache
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The (a, b) parameters datasketch's `MinHash(num_perm, seed)` draws for scheme affine32."""
-    gen = np.random.RandomState(seed)
-    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
     return a, b
 
 
@@ -42,6 +42,7 @@ def minhash_input(shingle_hashes: np.ndarray) -> np.ndarray:
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser: part of datasketch's affine32 scheme, so it stays 32-bit here."""
     h = h ^ (h >> np.uint32(16))
     h = h * np.uint32(0x85EBCA6B)
     h = h ^ (h >> np.uint32(13))

@@ -40,30 +40,17 @@ from dedup.exact import KeepEveryDocument
 from dedup.minhash import band_keys, minhash_signatures
 from dedup.ranking import doc_id, duplicate_id_error, rank_key
 from dedup.text import jaccard, shingles
-from core.beam import StageCounter
+from core.beam import NAMESPACE_PREFIX, StageCounter
 
 STAGE = "dedup_near"
 DROP_REASON = "near_duplicate"
-# Diagnostics (not record accounting): read them with `lsh_diagnostics(result)`.
-DIAGNOSTICS_NAMESPACE = "dedup.near"
 SHINGLES_TAG = "shingles"
 BANDS_TAG = "bands"
 
 
 def _diagnostic(name: str):
-    return Metrics.counter(DIAGNOSTICS_NAMESPACE, name)
-
-
-def lsh_diagnostics(result) -> dict[str, int]:
-    """Candidate/verification counters of a finished pipeline that ran NearDedup."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    query = result.metrics().query(MetricsFilter().with_namespace(DIAGNOSTICS_NAMESPACE))
-    totals: dict[str, int] = {}
-    for res in query["counters"]:
-        value = res.committed if res.committed is not None else res.attempted
-        totals[res.key.metric.name] = totals.get(res.key.metric.name, 0) + value
-    return dict(sorted(totals.items()))
+    """A candidate/verification counter (not record accounting): `core.beam.stage_diagnostics(result, STAGE)`."""
+    return Metrics.counter(NAMESPACE_PREFIX + STAGE, name)
 
 
 class _Sketch(beam.DoFn):

@@ -1,4 +1,4 @@
-"""Config section `extract`: main-text extraction, language id and quality rules."""
+"""Config section `extract`: main-text extraction, language identification and quality rules."""
 
 from typing import ClassVar, Literal
 
@@ -23,7 +23,8 @@ class ExtractConfig(Section):
     # Language identification (py3langid, model inside the wheel).
     languages: list[str] = Field(min_length=1)
     min_lang_confidence: float = Field(ge=0.0, le=1.0)
-    lang_sample_chars: int = Field(ge=100)  # agrees with whole-text id on 983 of 985 eval pages
+    # The default sample agrees with whole-text identification on 983 of 985 evaluation pages.
+    lang_sample_chars: int = Field(ge=100)
 
     # Quality rules (extract/quality.py); word/line thresholds follow Gopher (Rae et al., 2021).
     min_words: int = Field(ge=0)
@@ -43,7 +44,10 @@ class ExtractConfig(Section):
     @field_validator("languages")
     @classmethod
     def _iso_codes(cls, codes: list[str]) -> list[str]:
-        bad = [c for c in codes if not (c.isascii() and c.isalpha() and c.islower() and 2 <= len(c) <= 3)]
+        bad = [
+            code for code in codes
+            if not (code.isascii() and code.isalpha() and code.islower() and 2 <= len(code) <= 3)
+        ]
         if bad:
             raise ValueError(f"expected ISO 639-1 codes like 'en', got {bad}")
         return codes

@@ -90,7 +90,7 @@ def _mostly_utf8(body: bytes) -> str | None:
     """
     text = body.decode("utf-8", errors="replace")
     invalid = text.count("\ufffd")
-    multibyte = sum(1 for ch in text if ch > "\x7f") - invalid
+    multibyte = sum(1 for character in text if character > "\x7f") - invalid
     return text if multibyte >= MOSTLY_UTF8_RATIO * invalid else None
 
 

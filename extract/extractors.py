@@ -43,7 +43,7 @@ def _normalize(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def trafilatura_extract(html: str, url: str | None, cfg: ExtractConfig) -> Extraction | None:
+def trafilatura_extract(html: str, url: str | None, config: ExtractConfig) -> Extraction | None:
     import trafilatura
     from trafilatura.metadata import extract_title
     from trafilatura.utils import load_html
@@ -56,25 +56,25 @@ def trafilatura_extract(html: str, url: str | None, cfg: ExtractConfig) -> Extra
         tree,
         url=url,
         include_comments=False,  # reader comments are boilerplate for WebText (+0.005 F1)
-        include_tables=cfg.include_tables,
-        favor_precision=cfg.favor == "precision",
-        favor_recall=cfg.favor == "recall",
+        include_tables=config.include_tables,
+        favor_precision=config.favor == "precision",
+        favor_recall=config.favor == "recall",
     )
     if not text or not text.strip():
         return None
     return Extraction(text.strip(), title, "trafilatura")
 
 
-def newspaper_extract(html: str, url: str | None, cfg: ExtractConfig) -> Extraction | None:
+def newspaper_extract(html: str, url: str | None, config: ExtractConfig) -> Extraction | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "nltk is not installed": only its NLP extras need it
         from newspaper import Article
         from newspaper.configuration import Configuration
 
-    config = Configuration()
-    config.fetch_images = False  # never download images to size them
-    config.follow_meta_refresh = False  # never follow <meta refresh> to another URL
-    article = Article(url or "", config=config)
+    newspaper_config = Configuration()
+    newspaper_config.fetch_images = False  # never download images to size them
+    newspaper_config.follow_meta_refresh = False  # never follow <meta refresh> to another URL
+    article = Article(url or "", config=newspaper_config)
     article.download(input_html=html)  # given HTML: download() makes no request
     article.parse()
     text = "\n".join(_paragraphs(article.text or ""))
@@ -87,11 +87,11 @@ def merge_paragraphs(primary: str, secondary: str, min_words: int) -> tuple[str,
     """`primary` plus the paragraphs of `secondary` with >= min_words words that it lacks, each
     inserted after the paragraph `secondary` had before it. Returns (text, paragraphs added)."""
     merged = _paragraphs(primary)
-    normalized = [_normalize(p) for p in merged]
+    normalized = [_normalize(paragraph) for paragraph in merged]
     anchor, added = -1, 0
     for paragraph in _paragraphs(secondary):
         needle = _normalize(paragraph)
-        found = next((i for i, p in enumerate(normalized) if needle in p), None)
+        found = next((index for index, known in enumerate(normalized) if needle in known), None)
         if found is not None:
             anchor = found
         elif len(needle.split()) >= min_words:
@@ -102,18 +102,18 @@ def merge_paragraphs(primary: str, secondary: str, min_words: int) -> tuple[str,
     return "\n".join(merged), added
 
 
-def combine(primary: Extraction | None, secondary: Extraction | None, cfg: ExtractConfig) -> Extraction | None:
+def combine(primary: Extraction | None, secondary: Extraction | None, config: ExtractConfig) -> Extraction | None:
     """The ensemble rule: trafilatura's text (`primary`) plus newspaper's (`secondary`) long
     paragraphs it missed (+0.002 F1 on the eval set); either one alone when the other is empty."""
     if primary is None or secondary is None:
         return primary or secondary
-    text, added = merge_paragraphs(primary.text, secondary.text, cfg.ensemble_min_paragraph_words)
+    text, added = merge_paragraphs(primary.text, secondary.text, config.ensemble_min_paragraph_words)
     title = primary.title or secondary.title
     return Extraction(text, title, "trafilatura+newspaper" if added else "trafilatura")
 
 
-def ensemble_extract(html: str, url: str | None, cfg: ExtractConfig) -> Extraction | None:
-    return combine(trafilatura_extract(html, url, cfg), newspaper_extract(html, url, cfg), cfg)
+def ensemble_extract(html: str, url: str | None, config: ExtractConfig) -> Extraction | None:
+    return combine(trafilatura_extract(html, url, config), newspaper_extract(html, url, config), config)
 
 
 EXTRACTORS = {
@@ -123,92 +123,21 @@ EXTRACTORS = {
 }
 
 
-def extract(html: str, url: str | None, cfg: ExtractConfig) -> Extraction | None:
+def extract(html: str, url: str | None, config: ExtractConfig) -> Extraction | None:
     """Main text and title of a decoded page with the configured extractor; None if no text."""
-    return EXTRACTORS[cfg.extractor](html, url, cfg)
+    return EXTRACTORS[config.extractor](html, url, config)
 
 
-def extract_page(body: bytes, content_type: str | None, url: str | None, cfg: ExtractConfig) -> PageOutcome:
+def extract_page(body: bytes, content_type: str | None, url: str | None, config: ExtractConfig) -> PageOutcome:
     """Raw page to outcome: decode, then extract. An extractor exception is an outcome, not a crash."""
     try:
         html, encoding = decode_html(body, content_type)
-    except DecodeError as exc:
-        return PageOutcome("decode_error", error=str(exc))
+    except DecodeError as error:
+        return PageOutcome("decode_error", error=str(error))
     try:
-        extraction = extract(html, url, cfg)
-    except Exception as exc:  # noqa: BLE001 - any extractor bug costs this page only
-        return PageOutcome("extract_error", encoding=encoding, error=f"{type(exc).__name__}: {exc}")
+        extraction = extract(html, url, config)
+    except Exception as error:  # noqa: BLE001 - any extractor bug costs this page only
+        return PageOutcome("extract_error", encoding=encoding, error=f"{type(error).__name__}: {error}")
     if extraction is None:
         return PageOutcome("no_text", encoding=encoding)
     return PageOutcome("ok", extraction, encoding)
-
-
-def _read_html_file(path: str) -> bytes:
-    """Bytes of a .html or gzip-compressed .html.gz file (recognised by its magic bytes)."""
-    import gzip
-
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise OSError(f"corrupt gzip data: {exc}") from exc
-    return data
-
-
-def _cmd_extract(args, cfg) -> int:
-    import json
-    import sys
-    from collections import Counter
-
-    from tqdm import tqdm
-
-    from extract.isolation import IsolatedExtractor
-    from extract.lang import identify
-
-    ecfg = cfg.extract if args.extractor is None else cfg.extract.model_copy(update={"extractor": args.extractor})
-    outcomes: Counter = Counter()
-    with IsolatedExtractor(ecfg) as isolated:
-        for path in tqdm(args.files, desc="extract", unit="file", disable=len(args.files) < 2, file=sys.stderr):
-            try:
-                body = _read_html_file(path)
-            except OSError as exc:
-                print(f"webtext extract: error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-                outcomes["unreadable"] += 1
-                continue
-            outcome = isolated(body, None, args.url)
-            outcomes[outcome.status] += 1
-            record = {"path": path, "status": outcome.status, "text": None, "title": None,
-                      "extractor": None, "lang": None, "lang_confidence": None, "encoding": outcome.encoding}
-            if outcome.extraction is not None:
-                lang, confidence = identify(outcome.extraction.text, ecfg)
-                record.update(text=outcome.extraction.text, title=outcome.extraction.title,
-                              extractor=outcome.extraction.extractor, lang=lang, lang_confidence=confidence)
-            elif outcome.error:
-                record["error"] = outcome.error
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-    summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items()))
-    print(f"webtext extract: {len(args.files)} file(s): {summary}", file=sys.stderr)
-    return 1 if outcomes["unreadable"] else 0
-
-
-def add_cli(subparsers, common) -> None:
-    parser = subparsers.add_parser(
-        "extract",
-        parents=[common],
-        help="print the main text of local .html/.html.gz files as JSON lines",
-        description=(
-            "Decode and extract the main text of local HTML files exactly as the build pipeline "
-            "does (charset detection, the configured extractor, per-page time limit), and print one "
-            'JSON object per file: {"path", "status", "text", "title", "extractor", "lang", ...}. '
-            "text is null when nothing was extracted. Quality and language filters are NOT applied. "
-            "Unreadable files are reported on stderr and make the exit status 1."
-        ),
-    )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".html or .html.gz file (gzip is detected)")
-    parser.add_argument("--url", help="the page's URL, a hint for metadata (nothing is fetched)")
-    parser.add_argument(
-        "--extractor", choices=sorted(EXTRACTORS), help="override extract.extractor from the config"
-    )
-    parser.set_defaults(func=_cmd_extract)

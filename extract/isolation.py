@@ -7,10 +7,10 @@ subprocess (no fork of a threaded parent, no re-import of the parent's __main__)
 over two pipes. On timeout the child is killed and a fresh one started for the next page.
 
 Pages can be queued (`submit`) so that the child already extracts the next page while the
-caller handles the last result: extraction and the caller's own work (Beam, language id,
-quality rules) overlap instead of taking turns. Pages go to the child as raw bytes in a small
-frame, written without blocking, so a busy or hung child can never stall the caller past the
-time limit; results come back pickled, in submission order.
+caller handles the last result: extraction and the caller's own work (Beam, language
+identification, quality rules) overlap instead of taking turns. Pages go to the child as raw
+bytes in a small frame, written without blocking, so a busy or hung child can never stall the
+caller past the time limit; results come back pickled, in submission order.
 
 Run as `python -m extract.isolation READ_FD WRITE_FD` only by `IsolatedExtractor`.
 """
@@ -47,37 +47,39 @@ def _encode(text: str | None) -> bytes | None:
 
 def _frame(body: bytes, content_type: str | None, url: str | None) -> bytes:
     parts = [_encode(content_type), _encode(url)]
-    lengths = [_ABSENT if p is None else len(p) for p in parts]
-    return b"".join([_FRAME.pack(len(body), *lengths), body, *(p for p in parts if p)])
+    lengths = [_ABSENT if part is None else len(part) for part in parts]
+    return b"".join([_FRAME.pack(len(body), *lengths), body, *(part for part in parts if part)])
 
 
 def _read_frame(inbox) -> tuple[bytes, str | None, str | None]:
     """One page from the parent; EOFError when the parent closed the pipe or died."""
 
-    def read(n: int) -> bytes:
-        data = inbox.read(n)
-        if len(data) < n:
+    def read(size: int) -> bytes:
+        data = inbox.read(size)
+        if len(data) < size:
             raise EOFError("parent closed the pipe")
         return data
 
     body_length, *lengths = _FRAME.unpack(read(_FRAME.size))
     body = read(body_length)
-    content_type, url = (None if n == _ABSENT else read(n).decode("utf-8", "surrogatepass") for n in lengths)
+    content_type, url = (
+        None if length == _ABSENT else read(length).decode("utf-8", "surrogatepass") for length in lengths
+    )
     return body, content_type, url
 
 
 class IsolatedExtractor:
-    """`extract_page` in a child process with `cfg.timeout_seconds` per page.
+    """`extract_page` in a child process with `config.timeout_seconds` per page.
 
     Either call it (one page, synchronously) or `submit` pages and take their outcomes with
     `next_result`, oldest first; a page's time limit runs from when the child can start it.
     """
 
-    def __init__(self, cfg: ExtractConfig):
-        self.cfg = cfg
-        self._proc: subprocess.Popen | None = None
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+        self._process: subprocess.Popen | None = None
         self._from_child: Connection | None = None
-        self._write_fd: int | None = None
+        self._to_child: int | None = None
         self._outbox = bytearray()  # framed pages not yet written into the pipe
         self._pending: collections.deque = collections.deque()  # [tag, frame, sent_at], oldest first
         self._last_result_at = 0.0
@@ -95,7 +97,7 @@ class IsolatedExtractor:
 
     def submit(self, body: bytes, content_type: str | None, url: str | None, tag=None) -> None:
         """Queue a page for the child; `tag` comes back with its outcome."""
-        if self._proc is None:
+        if self._process is None:
             self._start()
         frame = _frame(body, content_type, url)
         self._pending.append([tag, frame, time.monotonic()])
@@ -107,16 +109,16 @@ class IsolatedExtractor:
         kills the child gets its outcome here, and the pages queued behind it go to a new child."""
         tag, _, sent_at = self._pending[0]
         # The child starts a page once it has sent the previous result: the limit runs from then.
-        deadline = max(sent_at, self._last_result_at) + self.cfg.timeout_seconds
+        deadline = max(sent_at, self._last_result_at) + self.config.timeout_seconds
         child_lost = True
         try:
             if self._wait_for_result(deadline):
                 outcome, child_lost = self._from_child.recv(), False
             else:
-                outcome = PageOutcome("extract_timeout", error=f"no result within {self.cfg.timeout_seconds:g} s")
-        except (EOFError, OSError) as exc:
-            code = self._proc.poll() if self._proc else None
-            outcome = PageOutcome("extract_error", error=f"extraction process died (exit code {code}): {exc!r}")
+                outcome = PageOutcome("extract_timeout", error=f"no result within {self.config.timeout_seconds:g} s")
+        except (EOFError, OSError) as error:
+            exit_code = self._process.poll() if self._process else None
+            outcome = PageOutcome("extract_error", error=f"extraction process died (exit code {exit_code}): {error!r}")
         self._pending.popleft()
         self._last_result_at = time.monotonic()
         if child_lost:
@@ -133,8 +135,8 @@ class IsolatedExtractor:
             poller = select.poll()
             poller.register(self._from_child.fileno(), select.POLLIN)
             if self._outbox:
-                poller.register(self._write_fd, select.POLLOUT)
-            if any(fd == self._from_child.fileno() for fd, _ in poller.poll(remaining * 1000)):
+                poller.register(self._to_child, select.POLLOUT)
+            if any(descriptor == self._from_child.fileno() for descriptor, _ in poller.poll(remaining * 1000)):
                 return True
             if remaining == 0.0:
                 return False
@@ -143,7 +145,7 @@ class IsolatedExtractor:
         """Write as much of the outbox as the pipe takes now, never blocking."""
         try:
             while self._outbox:
-                del self._outbox[: os.write(self._write_fd, self._outbox)]
+                del self._outbox[: os.write(self._to_child, self._outbox)]
         except BlockingIOError:
             pass
         except BrokenPipeError:  # the child is gone; reading its result will say so
@@ -169,7 +171,7 @@ class IsolatedExtractor:
         except OSError:  # a smaller pipe only means more turns of writing, never a stall
             pass
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self._proc = subprocess.Popen(
+        self._process = subprocess.Popen(
             [sys.executable, "-m", "extract.isolation", str(child_read), str(child_write)],
             pass_fds=(child_read, child_write),
             stdin=subprocess.DEVNULL,
@@ -179,14 +181,14 @@ class IsolatedExtractor:
         os.close(child_read)
         os.close(child_write)
         self._from_child = Connection(parent_read, writable=False)
-        self._write_fd = parent_write
+        self._to_child = parent_write
         try:
-            os.write(parent_write, self.cfg.model_dump_json().encode() + b"\n")
-            if not self._from_child.poll(self.cfg.worker_start_seconds) or self._from_child.recv() != _READY:
-                raise WorkerStartError(f"extraction process not ready within {self.cfg.worker_start_seconds:g} s")
-        except (EOFError, OSError) as exc:
+            os.write(parent_write, self.config.model_dump_json().encode() + b"\n")
+            if not self._from_child.poll(self.config.worker_start_seconds) or self._from_child.recv() != _READY:
+                raise WorkerStartError(f"extraction process not ready within {self.config.worker_start_seconds:g} s")
+        except (EOFError, OSError) as error:
             self.close()
-            raise WorkerStartError(f"extraction process failed to start: {exc!r}") from exc
+            raise WorkerStartError(f"extraction process failed to start: {error!r}") from error
         except WorkerStartError:
             self.close()
             raise
@@ -197,32 +199,32 @@ class IsolatedExtractor:
         """Stop the child (killed if busy) and forget queued pages; the next page starts a new one."""
         self._pending.clear()
         self._outbox.clear()
-        if self._proc is None:
+        if self._process is None:
             return
         self._from_child.close()
-        os.close(self._write_fd)
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._proc = self._from_child = self._write_fd = None
+        os.close(self._to_child)
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._process = self._from_child = self._to_child = None
 
     def __enter__(self) -> "IsolatedExtractor":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exception_info) -> None:
         self.close()
 
 
 def _serve(inbox, outbox: Connection) -> None:
-    cfg = ExtractConfig.model_validate_json(inbox.readline())
-    extract_page(_WARM_UP_PAGE, None, None, cfg)  # import the extractors before saying ready
+    config = ExtractConfig.model_validate_json(inbox.readline())
+    extract_page(_WARM_UP_PAGE, None, None, config)  # import the extractors before saying ready
     outbox.send(_READY)
     while True:
         try:
             body, content_type, url = _read_frame(inbox)
         except EOFError:  # the parent closed the pipe or died
             return
-        outbox.send(extract_page(body, content_type, url, cfg))
+        outbox.send(extract_page(body, content_type, url, config))
 
 
 if __name__ == "__main__":

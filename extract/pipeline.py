@@ -15,11 +15,11 @@ import logging
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
+from core.beam import StageCounter
 from extract.config import ExtractConfig
 from extract.isolation import IsolatedExtractor
-from extract.lang import identify, language_failure
+from extract.language import identify, language_failure
 from extract.quality import first_failure
-from core.beam import StageCounter
 
 log = logging.getLogger(__name__)
 RAW_KEYS = ("body", "content_type")
@@ -29,17 +29,17 @@ class ExtractDoFn(beam.DoFn):
     """Raw page dict -> document dict; each DoFn instance owns one extraction child process.
 
     One page stays queued in the child while this process handles the previous result, so
-    extraction overlaps with Beam, language id and the filter stage. Documents come out in
-    input order, each in its own page's window; finish_bundle flushes the last page.
+    extraction overlaps with Beam, language identification and the filter stage. Documents
+    come out in input order, each in its own page's window; finish_bundle flushes the last page.
     """
 
-    def __init__(self, cfg: ExtractConfig):
-        self.cfg = cfg
+    def __init__(self, config: ExtractConfig):
+        self.config = config
         self._extractor: IsolatedExtractor | None = None
 
     def setup(self):
         self.counter = StageCounter("extract")
-        self._extractor = IsolatedExtractor(self.cfg)
+        self._extractor = IsolatedExtractor(self.config)
 
     def start_bundle(self):
         if self._extractor.in_flight:  # left over from a failed bundle that Beam will retry
@@ -53,8 +53,8 @@ class ExtractDoFn(beam.DoFn):
             log.warning("extract: page %s has no bytes body (%s)", url, type(body).__name__)
             self.counter.dropped("decode_error")
             return
-        doc = {k: v for k, v in page.items() if k not in RAW_KEYS}
-        self._extractor.submit(bytes(body), page.get("content_type"), url, tag=(doc, url, timestamp, window))
+        document = {key: value for key, value in page.items() if key not in RAW_KEYS}
+        self._extractor.submit(bytes(body), page.get("content_type"), url, tag=(document, url, timestamp, window))
         if self._extractor.in_flight > 1:
             yield from self._finish_oldest()
 
@@ -63,18 +63,18 @@ class ExtractDoFn(beam.DoFn):
             yield from self._finish_oldest()
 
     def _finish_oldest(self):
-        (doc, url, timestamp, window), outcome = self._extractor.next_result()
+        (document, url, timestamp, window), outcome = self._extractor.next_result()
         if outcome.status != "ok":
             if outcome.error:
                 log.info("extract: %s for %s: %s", outcome.status, url, outcome.error)
             self.counter.dropped(outcome.status)
             return
         text = outcome.extraction.text
-        lang, confidence = identify(text, self.cfg)
-        doc.update(
+        language, confidence = identify(text, self.config)
+        document.update(
             text=text,
             title=outcome.extraction.title,
-            lang=lang,
+            lang=language,
             lang_confidence=confidence,
             extractor=outcome.extraction.extractor,
             n_chars=len(text),
@@ -82,7 +82,7 @@ class ExtractDoFn(beam.DoFn):
             encoding=outcome.encoding,
         )
         self.counter.kept()
-        yield WindowedValue(doc, timestamp, (window,))
+        yield WindowedValue(document, timestamp, (window,))
 
     def teardown(self):
         if self._extractor is not None:
@@ -92,35 +92,35 @@ class ExtractDoFn(beam.DoFn):
 class FilterDoFn(beam.DoFn):
     """Keeps documents that pass every quality rule and are in a wanted language."""
 
-    def __init__(self, cfg: ExtractConfig):
-        self.cfg = cfg
+    def __init__(self, config: ExtractConfig):
+        self.config = config
 
     def setup(self):
         self.counter = StageCounter("filter")
 
-    def process(self, doc: dict):
+    def process(self, document: dict):
         self.counter.seen()
-        reason = first_failure(doc["text"], self.cfg) or language_failure(
-            doc["lang"], doc["lang_confidence"], self.cfg
+        reason = first_failure(document["text"], self.config) or language_failure(
+            document["lang"], document["lang_confidence"], self.config
         )
         if reason:
             self.counter.dropped(reason)
             return
         self.counter.kept()
-        yield doc
+        yield document
 
 
 class ExtractPages(beam.PTransform):
     """Page dicts {url, final_url, body, content_type, ...} -> kept document dicts with
     text, title, lang, lang_confidence, extractor, n_chars, n_words, encoding (body dropped)."""
 
-    def __init__(self, cfg: ExtractConfig):
+    def __init__(self, config: ExtractConfig):
         super().__init__()
-        self.cfg = cfg
+        self.config = config
 
     def expand(self, pages):
         return (
             pages
-            | "Extract" >> beam.ParDo(ExtractDoFn(self.cfg))
-            | "Filter" >> beam.ParDo(FilterDoFn(self.cfg))
+            | "Extract" >> beam.ParDo(ExtractDoFn(self.config))
+            | "Filter" >> beam.ParDo(FilterDoFn(self.config))
         )

@@ -1,9 +1,11 @@
 """Quality rules for extracted text: each rule is a named function whose name is its drop reason.
 
-A rule returns True when the document fails it. `first_failure` applies `QUALITY_RULES` in
-order, so the page-type detectors (bot check, cookie wall, paywall stub) name short pages
-before the generic `too_short` does. Repetition and symbol rules follow Gopher
-(Rae et al., 2021, "Scaling Language Models", appendix A); thresholds live in ExtractConfig.
+A rule is a pure function of the measured text and the config that returns True when the
+document fails it. `first_failure` applies `QUALITY_RULES` in order, so the page-type detectors
+(bot check, cookie wall, paywall stub) name short pages before the generic `too_short` does.
+The repetition and symbol rules are Gopher's tests (Rae et al., 2021, "Scaling Language
+Models", appendix A), one rule per test and threshold so that the drop counts say which
+threshold removed what; thresholds live in ExtractConfig.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 
 import numpy as np
 
+from core.text import ngram_hashes
 from extract.config import ExtractConfig
 
 # Phrases of interstitial pages served instead of the article (Cloudflare, Akamai, Imperva,
@@ -86,11 +89,11 @@ _LINK_LIKE = re.compile(
     re.I,
 )
 _SYMBOLS = re.compile(r"#|\.\.\.|…")
-_ALPHA = re.compile(r"[^\W\d_]")  # any letter, any script
+_LETTER = re.compile(r"[^\W\d_]")  # any letter, any script
 
 
-class TextStats:
-    """The text split once into what the rules measure."""
+class MeasuredText:
+    """The text split once into what the rules measure; each measure is computed on first use."""
 
     def __init__(self, text: str):
         self.text = text
@@ -103,120 +106,160 @@ class TextStats:
 
     @functools.cached_property
     def word_lengths(self) -> np.ndarray:
-        return np.fromiter((len(w) for w in self.words), dtype=np.int64, count=len(self.words))
+        return np.fromiter((len(word) for word in self.words), dtype=np.int64, count=len(self.words))
+
+    @functools.cached_property
+    def word_characters(self) -> int:
+        """Characters in words (whitespace excluded); at least 1, as the denominator of fractions."""
+        return int(self.word_lengths.sum()) or 1
 
     @functools.cached_property
     def word_ids(self) -> np.ndarray:
         vocabulary: dict[str, int] = {}
         return np.fromiter(
-            (vocabulary.setdefault(w, len(vocabulary)) for w in self.words), dtype=np.uint64, count=len(self.words)
+            (vocabulary.setdefault(word, len(vocabulary)) for word in self.words),
+            dtype=np.uint64,
+            count=len(self.words),
         )
 
-
-def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """One 64-bit hash per word n-gram (position i covers words i..i+n-1)."""
-    hashes = np.zeros(len(ids) - n + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for offset in range(n):
-            hashes = hashes * np.uint64(1_000_003) + ids[offset: len(ids) - n + 1 + offset] + np.uint64(1)
-    return hashes
+    @functools.cached_property
+    def repeated_lines(self) -> list[str]:
+        """Lines equal to an earlier line, once per repetition."""
+        seen: set[str] = set()
+        repeats = []
+        for line in self.lines:
+            if line in seen:
+                repeats.append(line)
+            seen.add(line)
+        return repeats
 
 
 def _has_any(text: str, phrases: tuple[str, ...]) -> bool:
-    return any(p in text for p in phrases)
+    return any(phrase in text for phrase in phrases)
 
 
-def bot_check(doc: TextStats, cfg: ExtractConfig) -> bool:
+def bot_check(document: MeasuredText, config: ExtractConfig) -> bool:
     """A short page asking to prove one is human or to enable JavaScript: an interstitial, not content."""
-    return len(doc.words) <= cfg.bot_check_max_words and _has_any(doc.lower, BOT_CHECK_PHRASES)
+    return len(document.words) <= config.bot_check_max_words and _has_any(document.lower, BOT_CHECK_PHRASES)
 
 
-def cookie_wall(doc: TextStats, cfg: ExtractConfig) -> bool:
+def cookie_wall(document: MeasuredText, config: ExtractConfig) -> bool:
     """A short page about cookies and consent with at least two distinct consent terms."""
-    if len(doc.words) > cfg.cookie_wall_max_words:
+    if len(document.words) > config.cookie_wall_max_words:
         return False
-    terms = sum(term in doc.lower for term in COOKIE_TERMS)
-    return terms >= 2 and ("cookie" in doc.lower or "consent" in doc.lower)
+    terms = sum(term in document.lower for term in COOKIE_TERMS)
+    return terms >= 2 and ("cookie" in document.lower or "consent" in document.lower)
 
 
-def paywall(doc: TextStats, cfg: ExtractConfig) -> bool:
+def paywall(document: MeasuredText, config: ExtractConfig) -> bool:
     """A teaser that ends in "subscribe to continue reading": the article itself is missing."""
-    return len(doc.words) <= cfg.paywall_max_words and _has_any(doc.lower, PAYWALL_PHRASES)
+    return len(document.words) <= config.paywall_max_words and _has_any(document.lower, PAYWALL_PHRASES)
 
 
-def too_short(doc: TextStats, cfg: ExtractConfig) -> bool:
+def too_short(document: MeasuredText, config: ExtractConfig) -> bool:
     """Too little text to be a document worth training on (Gopher keeps 50+ words)."""
-    return len(doc.words) < cfg.min_words or len(doc.text) < cfg.min_chars
+    return len(document.words) < config.min_words or len(document.text) < config.min_chars
 
 
-def boilerplate_only(doc: TextStats, cfg: ExtractConfig) -> bool:
+def boilerplate_only(document: MeasuredText, config: ExtractConfig) -> bool:
     """Mostly menu-like lines: very short lines or link/button captions rather than prose."""
-    if not doc.lines:
+    if not document.lines:
         return True
     boilerplate = sum(
-        1 for line in doc.lines if len(line.split()) < cfg.short_line_words or _LINK_LIKE.match(line)
+        1 for line in document.lines if len(line.split()) < config.short_line_words or _LINK_LIKE.match(line)
     )
-    return boilerplate / len(doc.lines) > cfg.max_short_line_fraction
+    return boilerplate / len(document.lines) > config.max_short_line_fraction
 
 
-def repetitive(doc: TextStats, cfg: ExtractConfig) -> bool:
-    """Repeated lines or word n-grams beyond Gopher's limits (spam, tag clouds, broken templates)."""
-    seen: set[str] = set()
-    duplicate_lines = duplicate_line_chars = 0
-    for line in doc.lines:
-        if line in seen:
-            duplicate_lines += 1
-            duplicate_line_chars += len(line)
-        seen.add(line)
-    total_line_chars = sum(len(line) for line in doc.lines) or 1
-    if doc.lines and duplicate_lines / len(doc.lines) > cfg.max_duplicate_line_fraction:
-        return True
-    if duplicate_line_chars / total_line_chars > cfg.max_duplicate_line_char_fraction:
-        return True
-    word_chars = int(doc.word_lengths.sum()) or 1
-    for n, limit in cfg.max_top_ngram_char_fraction.items():
-        if len(doc.words) < n:
+def duplicate_lines(document: MeasuredText, config: ExtractConfig) -> bool:
+    """Too many lines repeat an earlier line (`max_duplicate_line_fraction`; Gopher)."""
+    if not document.lines:
+        return False
+    return len(document.repeated_lines) / len(document.lines) > config.max_duplicate_line_fraction
+
+
+def duplicate_line_characters(document: MeasuredText, config: ExtractConfig) -> bool:
+    """Too many of the lines' characters are in repeated lines (`max_duplicate_line_char_fraction`;
+    Gopher): catches a few long repeated lines that the line count lets through."""
+    line_characters = sum(len(line) for line in document.lines) or 1
+    repeated_characters = sum(len(line) for line in document.repeated_lines)
+    return repeated_characters / line_characters > config.max_duplicate_line_char_fraction
+
+
+def top_ngram_characters(document: MeasuredText, config: ExtractConfig) -> bool:
+    """For some n, the most frequent word n-gram's occurrences cover too much of the text
+    (`max_top_ngram_char_fraction`, a limit per n; Gopher): a phrase that keeps coming back."""
+    for n, limit in config.max_top_ngram_char_fraction.items():
+        if len(document.words) < n:
             continue
-        _, first, counts = np.unique(_ngram_hashes(doc.word_ids, n), return_index=True, return_counts=True)
-        top = int(np.argmax(counts))
-        if counts[top] > 1:
-            start = first[top]
-            if int(doc.word_lengths[start: start + n].sum()) * int(counts[top]) / word_chars > limit:
+        _, first, counts = np.unique(ngram_hashes(document.word_ids, n), return_index=True, return_counts=True)
+        top_count = int(counts.max())
+        if top_count > 1:
+            # among equally frequent n-grams the longest, so that the choice never depends on hash order
+            word_ends = np.concatenate(([0], np.cumsum(document.word_lengths)))
+            top_first = first[counts == top_count]
+            top_characters = int((word_ends[top_first + n] - word_ends[top_first]).max()) * top_count
+            if top_characters / document.word_characters > limit:
                 return True
-    for n, limit in cfg.max_duplicate_ngram_char_fraction.items():
-        if len(doc.words) < n:
+    return False
+
+
+def duplicate_ngram_characters(document: MeasuredText, config: ExtractConfig) -> bool:
+    """For some n, the words inside repeats of earlier word n-grams cover too much of the text
+    (`max_duplicate_ngram_char_fraction`, a limit per n; Gopher): copied passages inside lines."""
+    for n, limit in config.max_duplicate_ngram_char_fraction.items():
+        if len(document.words) < n:
             continue
-        _, first, inverse = np.unique(_ngram_hashes(doc.word_ids, n), return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(ngram_hashes(document.word_ids, n), return_index=True, return_inverse=True)
         starts = np.flatnonzero(first[inverse] != np.arange(len(inverse)))  # repeats, not first sightings
         if not len(starts):
             continue
         # words covered by a repeat: +1 at each start, -1 n words later, running sum > 0
-        edges = np.zeros(len(doc.words) + 1, dtype=np.int64)
+        edges = np.zeros(len(document.words) + 1, dtype=np.int64)
         np.add.at(edges, starts, 1)
         np.add.at(edges, starts + n, -1)
         covered = np.cumsum(edges[:-1]) > 0
-        if int(doc.word_lengths[covered].sum()) / word_chars > limit:
+        if int(document.word_lengths[covered].sum()) / document.word_characters > limit:
             return True
     return False
 
 
-def symbol_ratio(doc: TextStats, cfg: ExtractConfig) -> bool:
-    """Too many hash/ellipsis symbols per word, or too few words containing a letter (Gopher)."""
-    if not doc.words:
+def symbols_per_word(document: MeasuredText, config: ExtractConfig) -> bool:
+    """Too many hash and ellipsis symbols per word (`max_symbol_word_ratio`; Gopher): tag lists,
+    truncated teasers. A text without words fails."""
+    if not document.words:
         return True
-    if len(_SYMBOLS.findall(doc.text)) / len(doc.words) > cfg.max_symbol_word_ratio:
+    return len(_SYMBOLS.findall(document.text)) / len(document.words) > config.max_symbol_word_ratio
+
+
+def non_alphabetic_words(document: MeasuredText, config: ExtractConfig) -> bool:
+    """Too few words contain a letter (`min_alpha_word_fraction`; Gopher): tables of numbers,
+    code, symbol soup. A text without words fails."""
+    if not document.words:
         return True
-    alpha_words = sum(1 for w in doc.words if _ALPHA.search(w))
-    return alpha_words / len(doc.words) < cfg.min_alpha_word_fraction
+    letter_words = sum(1 for word in document.words if _LETTER.search(word))
+    return letter_words / len(document.words) < config.min_alpha_word_fraction
 
 
-QUALITY_RULES = [bot_check, cookie_wall, paywall, too_short, boilerplate_only, repetitive, symbol_ratio]
+QUALITY_RULES = [
+    bot_check,
+    cookie_wall,
+    paywall,
+    too_short,
+    boilerplate_only,
+    duplicate_lines,
+    duplicate_line_characters,
+    top_ngram_characters,
+    duplicate_ngram_characters,
+    symbols_per_word,
+    non_alphabetic_words,
+]
 
 
-def first_failure(text: str, cfg: ExtractConfig) -> str | None:
+def first_failure(text: str, config: ExtractConfig) -> str | None:
     """Name of the first quality rule the text fails (its drop reason), or None if it passes."""
-    doc = TextStats(text)
+    document = MeasuredText(text)
     for rule in QUALITY_RULES:
-        if rule(doc, cfg):
+        if rule(document, config):
             return rule.__name__
     return None

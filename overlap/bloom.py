@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
-from overlap.ngrams import HASH_SCHEME, NORMALISATION, mix64
 from core import fsio
+from core.text import mix64
+from overlap.ngrams import HASH_SCHEME, NORMALISATION
 
 MAGIC = b"WEBTEXT-BLOOM-1\n"
 PROBES = "probe i = (h1 mod m + i * (1 + splitmix64(h1 ^ golden) mod (m-1))) mod m"
@@ -137,6 +138,11 @@ class BloomFilter:
             raise BloomError(f"{path}: {len(body)} bytes of bits, header says m={m} ({(m + 7) // 8} bytes)")
         if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
             raise BloomError(f"{path}: checksum mismatch, the file is corrupt")
-        if (meta.get("normalisation"), meta.get("hash"), meta.get("probes")) != (NORMALISATION, HASH_SCHEME, PROBES):
-            raise BloomError(f"{path}: built with another normalisation, hash or probe scheme")
+        schemes = {"normalisation": NORMALISATION, "hash": HASH_SCHEME, "probes": PROBES}
+        differing = [key for key, ours in schemes.items() if meta.get(key) != ours]
+        if differing:
+            raise BloomError(
+                f"{path}: built with another normalisation, hash or probe scheme (differs in: "
+                f"{', '.join(differing)}), so its bits answer for other n-grams: rebuild it with "
+                f"`webtext overlap build`")
         return cls(m, k, n, meta, np.frombuffer(body, dtype=np.uint8).copy())

@@ -22,10 +22,10 @@ import tempfile
 import numpy as np
 from tqdm import tqdm
 
-from overlap.bloom import BloomFilter
-from overlap.ngrams import ngram_count, ngram_hashes, normalize_words
-from overlap.sources import Unit, read_unit
 from core.stats import StageCounts
+from overlap.bloom import BloomFilter
+from overlap.ngrams import ngram_count, text_ngram_hashes
+from overlap.sources import Unit, read_unit
 
 log = logging.getLogger(__name__)
 STAGE = "overlap_build"
@@ -37,7 +37,7 @@ def count_unit(unit: Unit, n: int, text_field: str) -> tuple[int, int, int]:
     """(documents, documents with at least one n-gram, n-grams) of one unit."""
     docs = with_ngrams = ngrams = 0
     for text in read_unit(unit, text_field):
-        count = ngram_count(normalize_words(text), n)
+        count = ngram_count(text, n)
         docs += 1
         with_ngrams += count > 0
         ngrams += count
@@ -49,7 +49,7 @@ def fill(bloom: BloomFilter, units: list[Unit], text_field: str) -> None:
     batch, size = [], 0
     for unit in units:
         for text in read_unit(unit, text_field):
-            batch.append(ngram_hashes(normalize_words(text), bloom.n))
+            batch.append(text_ngram_hashes(text, bloom.n))
             size += len(batch[-1])
             if size >= BATCH_NGRAMS:
                 bloom.add(np.concatenate(batch))

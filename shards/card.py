@@ -113,8 +113,8 @@ def domain_chart(top: list[tuple[str, int]], total: int, path: str) -> None:
 def funnel_chart(stages: dict, path: str) -> None:
     """Records left after each stage, with what the stage dropped."""
     names = list(stages)
-    outs = [stages[s]["out"] for s in names]
-    drops = [stages[s]["dropped_total"] for s in names]
+    outs = [stages[name]["out"] for name in names]
+    drops = [stages[name]["dropped_total"] for name in names]
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(names), 3) + 1.2))
     y = np.arange(len(names))[::-1]
     ax.barh(y, outs, color="#4C72B0", label="kept")
@@ -125,7 +125,7 @@ def funnel_chart(stages: dict, path: str) -> None:
     ax.set_xlabel("records")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("What each stage kept and dropped")
-    ax.set_xlim(0, max([o + d for o, d in zip(outs, drops)] or [1]) * 1.45)
+    ax.set_xlim(0, max([kept + dropped for kept, dropped in zip(outs, drops)] or [1]) * 1.45)
     ax.legend(loc="lower right", fontsize=8)
     _save(fig, path)
 
@@ -142,13 +142,16 @@ def render_card(manifest: dict, stats: CorpusStats, n_domains: int) -> str:
     version = manifest["code_version"]
     build = manifest["config"]["build"]
     top = most_frequent(stats.domains, n_domains)
-    split_rows = [[name, f"{s['rows']:,}", s["shards"], f"{s['bytes'] / 1e6:,.2f}"] for name, s in splits.items()]
-    stage_rows = [[name, f"{s['in']:,}", f"{s['out']:,}", f"{s['dropped_total']:,}"] for name, s in stages.items()]
-    drop_rows = [[name, reason, f"{n:,}"] for name, s in stages.items()
-                 for reason, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1])]
+    split_rows = [[name, f"{split['rows']:,}", split["shards"], f"{split['bytes'] / 1e6:,.2f}"]
+                  for name, split in splits.items()]
+    stage_rows = [[name, f"{stage['in']:,}", f"{stage['out']:,}", f"{stage['dropped_total']:,}"]
+                  for name, stage in stages.items()]
+    drop_rows = [[name, reason, f"{count:,}"] for name, stage in stages.items()
+                 for reason, count in sorted(stage["dropped"].items(), key=lambda item: -item[1])]
     domain_rows = [[i + 1, d or "(none)", f"{n:,}", f"{n / max(stats.documents, 1):.1%}"] for i, (d, n) in enumerate(top)]
     lang_rows = [[lang or "(none)", f"{n:,}"] for lang, n in most_frequent(stats.langs, 10)]
-    schema_rows = [[f"`{c['name']}`", f"`{c['type']}`", c["description"]] for c in manifest["schema"]]
+    schema_rows = [[f"`{column['name']}`", f"`{column['type']}`", column["description"]]
+                   for column in manifest["schema"]]
     median = int(np.median(stats.words_per_doc)) if stats.documents else 0
     commit = version.get("git_commit") or "unknown"
     return f"""# WebText rebuild: dataset card

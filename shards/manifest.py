@@ -14,19 +14,18 @@ from datetime import datetime, timezone
 from apache_beam.io.filesystems import FileSystems
 
 import core
+from core import fsio
+from core.section import Section
+from core.stats import StageCounts
 from dedup.config import DedupConfig
 from extract.config import ExtractConfig
 from shards.config import BuildConfig
 from shards.split import SPLITS
 from shards.warc_source import relative_name
-from core import fsio
-from core.section import config_hash
-from webtext.config import Config
-from core.section import Section
-from core.stats import StageCounts
 
 MANIFEST = "manifest.json"
 FORMAT = "webtext-dataset-v1"
+SHARD_KEYS = ("path", "split", "rows", "bytes", "sha256")  # what the manifest lists per shard
 REQUIRED_KEYS = {"code_version", "config", "config_hash", "inputs", "rows", "schema", "shards", "splits", "stages"}
 # Build stages in pipeline order; each one's `out` is the next one's `in`.
 STAGE_CHAIN = ["read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near", "write"]
@@ -39,11 +38,6 @@ class DatasetConfig(Section):
     dedup: DedupConfig
     build: BuildConfig
     wikipedia_domains: list[str]  # harvest.wikipedia_domains: the build strips these too
-
-
-def dataset_config(cfg: Config) -> DatasetConfig:
-    return DatasetConfig(extract=cfg.extract, dedup=cfg.dedup, build=cfg.build,
-                         wikipedia_domains=cfg.harvest.wikipedia_domains)
 
 
 def code_version() -> dict:
@@ -69,28 +63,32 @@ def input_listing(files: list[str], root: str) -> list[dict]:
     ]
 
 
-def make_manifest(cfg: Config, shards: list[dict], schema: list[dict], stages: dict[str, StageCounts],
-                  inputs: list[dict]) -> dict:
-    dcfg = dataset_config(cfg)
-    shards = sorted(shards, key=lambda s: s["path"])
+def make_manifest(config: dict, config_hash: str, shards: list[dict], schema: list[dict],
+                  stages: dict[str, StageCounts], inputs: list[dict]) -> dict:
+    """The manifest of a dataset made of `shards` (sidecars: only SHARD_KEYS are listed).
+
+    `config` and `config_hash` record what decided the content: the build's `DatasetConfig` (a
+    decontaminated copy keeps its source's).
+    """
+    shards = sorted(({key: shard[key] for key in SHARD_KEYS} for shard in shards), key=lambda shard: shard["path"])
     splits = {split: {"rows": 0, "shards": 0, "bytes": 0} for split in SPLITS}
-    for s in shards:
-        entry = splits[s["split"]]
-        entry["rows"] += s["rows"]
+    for shard in shards:
+        entry = splits[shard["split"]]
+        entry["rows"] += shard["rows"]
         entry["shards"] += 1
-        entry["bytes"] += s["bytes"]
+        entry["bytes"] += shard["bytes"]
     return {
         "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "code_version": code_version(),
-        "config": dcfg.model_dump(mode="json"),
-        "config_hash": config_hash(dcfg),
+        "config": config,
+        "config_hash": config_hash,
         "inputs": inputs,
         "schema": schema,
         "splits": splits,
-        "rows": sum(s["rows"] for s in shards),
+        "rows": sum(shard["rows"] for shard in shards),
         "shards": shards,
-        "stages": {name: sc.to_json() for name, sc in stages.items()},
+        "stages": {name: stage.to_json() for name, stage in stages.items()},
     }
 
 
@@ -115,9 +113,9 @@ def read_manifest(out: str) -> dict:
         raise ValueError(f"{path}: manifest lacks {', '.join(missing)}")
     # JSON is written with sorted keys; give stages and splits back their pipeline order
     stages = manifest["stages"]
-    manifest["stages"] = {**{s: stages[s] for s in STAGE_CHAIN if s in stages},
-                          **{s: stages[s] for s in sorted(stages) if s not in STAGE_CHAIN}}
-    manifest["splits"] = {s: manifest["splits"][s] for s in SPLITS if s in manifest["splits"]}
+    manifest["stages"] = {**{stage: stages[stage] for stage in STAGE_CHAIN if stage in stages},
+                          **{stage: stages[stage] for stage in sorted(stages) if stage not in STAGE_CHAIN}}
+    manifest["splits"] = {split: manifest["splits"][split] for split in SPLITS if split in manifest["splits"]}
     return manifest
 
 
@@ -130,19 +128,19 @@ def remove_manifest(out: str) -> None:
 
 def ordered_counts(counts: dict[str, StageCounts]) -> dict[str, StageCounts]:
     """Chain stages in pipeline order (zero if a stage saw nothing), then any others."""
-    known = {s: counts.get(s, StageCounts(s)) for s in STAGE_CHAIN}
-    return {**known, **{s: c for s, c in sorted(counts.items()) if s not in known}}
+    known = {stage: counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN}
+    return {**known, **{stage: count for stage, count in sorted(counts.items()) if stage not in known}}
 
 
 def count_problems(counts: dict[str, StageCounts], rows_written: int) -> list[str]:
     """Every way the stage counts fail to account for each record exactly once."""
-    problems = [f"stage {sc.stage}: in={sc.records_in} != out={sc.records_out} + dropped={sc.total_dropped} "
-                f"{sc.dropped}" for sc in counts.values() if not sc.reconciles()]
+    problems = [f"stage {stage.stage}: in={stage.records_in} != out={stage.records_out} + "
+                f"dropped={stage.total_dropped} {stage.dropped}" for stage in counts.values() if not stage.reconciles()]
     chain = [counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN]
-    for prev, nxt in zip(chain, chain[1:]):
-        if prev.records_out != nxt.records_in:
-            problems.append(f"records lost between stages: {prev.stage}.out={prev.records_out} "
-                            f"!= {nxt.stage}.in={nxt.records_in}")
+    for previous, following in zip(chain, chain[1:]):
+        if previous.records_out != following.records_in:
+            problems.append(f"records lost between stages: {previous.stage}.out={previous.records_out} "
+                            f"!= {following.stage}.in={following.records_in}")
     if chain[-1].records_out != rows_written:
         problems.append(f"write.out={chain[-1].records_out} but the shards hold {rows_written} rows")
     return problems

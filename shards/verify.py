@@ -7,19 +7,16 @@ folder would pick it up), and that the recorded stage counts reconcile with the 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from core import fsio
+from core.stats import StageCounts
 from shards.manifest import count_problems, read_manifest
 from shards.split import SPLITS
 from shards.writer import schema_json
-from core import fsio
-from webtext.config import Config
-from core.stats import StageCounts
 
 CHUNK = 1 << 20
 
@@ -68,7 +65,7 @@ def check_shard(out: str, shard: dict, schema: list[dict]) -> list[str]:
 
 
 def unlisted_shards(out: str, manifest: dict) -> list[str]:
-    listed = {fsio.join(out, s["path"]) for s in manifest["shards"]}
+    listed = {fsio.join(out, shard["path"]) for shard in manifest["shards"]}
     extra = []
     for split in SPLITS:
         for meta in FileSystems.match([fsio.join(out, split, "*.parquet")])[0].metadata_list:
@@ -87,35 +84,7 @@ def verify_dataset(out: str) -> list[str]:
     for shard in manifest["shards"]:
         problems += check_shard(out, shard, manifest["schema"])
     counts = {name: StageCounts.from_json(name, data) for name, data in manifest["stages"].items()}
-    rows = sum(s["rows"] for s in manifest["shards"])
+    rows = sum(shard["rows"] for shard in manifest["shards"])
     if manifest["rows"] != rows:
         problems.append(f"manifest rows={manifest['rows']} but its shards list {rows}")
     return problems + unlisted_shards(out, manifest) + count_problems(counts, rows)
-
-
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    problems = verify_dataset(args.dir)
-    if problems:
-        print(f"webtext verify: {args.dir}: {len(problems)} problem(s):", file=sys.stderr)
-        for line in problems:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    manifest = read_manifest(args.dir)
-    splits = ", ".join(f"{name}={s['rows']}" for name, s in manifest["splits"].items())
-    print(f"OK: {args.dir}: {len(manifest['shards'])} shards, {manifest['rows']} rows ({splits}); "
-          "sizes, sha256, row counts, schema and stage counts match the manifest")
-    return 0
-
-
-def add_cli(subparsers, common) -> None:
-    p = subparsers.add_parser(
-        "verify", parents=[common],
-        help="check a built dataset against its manifest (files, sizes, sha256, rows, schema)",
-        description=(
-            "Check that DIR is exactly the dataset its manifest.json lists: every shard present with "
-            "the recorded size, sha256, row count and schema, readable as Parquet, no unlisted shards "
-            "in the split folders, and stage counts that reconcile. Exits 1 listing every problem, "
-            "0 with a one-line OK summary."),
-    )
-    p.add_argument("dir", metavar="DIR", help="dataset folder written by `webtext build`")
-    p.set_defaults(func=_run)

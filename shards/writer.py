@@ -1,26 +1,39 @@
-"""The shard schema and the DoFn that writes one shard: sorted rows, zstd Parquet, atomically.
+"""The dataset writer: shard schema and bytes, staging, and the one publish sequence.
 
-A shard is written to the build's staging folder as `<split>/shard-NNNNN-of-MMMMM.parquet`
-plus a `.json` sidecar with its row count, size and sha256; the sidecar is written after the
-Parquet file, so a shard without a sidecar is an unfinished write. Rows are sorted by id, so
-the same documents always give byte-identical shards.
+A dataset folder DIR holds `DIR/<split>/shard-NNNNN-of-MMMMM.parquet`, a stats file, the
+dataset card `DIR/README.md` and `DIR/manifest.json`, written last. Every program that writes a
+dataset (`webtext build`, `webtext overlap decontaminate`) goes through the same two steps:
+
+1. Stage: each shard is written to `DIR/.staging/<split>/...`, then a `.json` sidecar with its
+   path, split, row count, size and sha256 (plus what the writer wants to find again when it
+   resumes). A shard without a sidecar is an unfinished write.
+2. Publish: the old manifest goes first (from then on the folder reads as unfinished), shards
+   of an earlier dataset that the new one does not list are removed, the staged shards move
+   into place, then the stats file, the card and, last, the manifest are written and the
+   staging folder is removed.
+
+A killed writer therefore leaves no manifest, and its rerun replaces whatever it left.
+Shard rows are sorted by id (the build does that), so the same documents always give
+byte-identical shards.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from datetime import datetime
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from core import fsio
-from core.beam import StageCounter
+from core.stats import StageCounts, write_stats_json
+from shards import card
+from shards.manifest import remove_manifest, write_manifest
+from shards.split import SPLITS
 
-log = logging.getLogger(__name__)
+STAGING = ".staging"
 
 
 def _field(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -48,18 +61,20 @@ SCHEMA = pa.schema([
     _field("extractor", pa.string(), "extractor that produced text"),
     _field("dup_cluster", pa.string(), "id of the near-duplicate cluster this document represents"),
 ])
+# Columns with Parquet min/max statistics: what readers filter on.
+STATISTICS_COLUMNS = ["id", "score", "n_chars", "created_utc"]
 
 
 def schema_json(schema: pa.Schema = SCHEMA) -> list[dict]:
     """The schema as recorded in the manifest and compared by `verify`."""
     return [
         {
-            "name": f.name,
-            "type": str(f.type),
-            "nullable": f.nullable,
-            "description": (f.metadata or {}).get(b"description", b"").decode(),
+            "name": field.name,
+            "type": str(field.type),
+            "nullable": field.nullable,
+            "description": (field.metadata or {}).get(b"description", b"").decode(),
         }
-        for f in schema
+        for field in schema
     ]
 
 
@@ -74,61 +89,81 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}/shard-{index:05d}-of-{count:05d}.parquet"
 
 
-def parquet_bytes(rows: list[dict], row_group_docs: int, compression_level: int) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+def shard_bytes(table: pa.Table, row_group_docs: int, compression_level: int) -> bytes:
+    """A shard file: zstd Parquet in row groups of `row_group_docs` rows."""
     sink = pa.BufferOutputStream()
     pq.write_table(
         table, sink, compression="zstd", compression_level=compression_level,
-        row_group_size=row_group_docs, write_statistics=["id", "score", "n_chars", "created_utc"],
+        row_group_size=row_group_docs, write_statistics=STATISTICS_COLUMNS,
     )
     return sink.getvalue().to_pybytes()
 
 
-def _survivor_order(doc: dict) -> tuple:
-    """Among records with the same id (a URL fetched twice), keep the earliest fetch."""
-    return (doc["crawl_time"], doc["warc_file"], doc["warc_offset"])
+def staging_dir(out: str) -> str:
+    return fsio.join(out, STAGING)
 
 
-class WriteShard(beam.DoFn):
-    """((split, index, count), documents) -> nothing; writes the Parquet shard + sidecar.
-
-    Stage `write`: documents in, rows written out; a second record of an id already in the
-    shard (same URL crawled twice) is dropped as `duplicate_id`."""
-
-    def __init__(self, staging: str, row_group_docs: int, compression_level: int):
-        self.staging = staging
-        self.row_group_docs = row_group_docs
-        self.compression_level = compression_level
-        self.counter = StageCounter("write")
-
-    def process(self, element):
-        (split, index, count), docs = element
-        by_id: dict[str, dict] = {}
-        for doc in docs:
-            self.counter.seen()
-            kept = by_id.get(doc["id"])
-            if kept is None or _survivor_order(doc) < _survivor_order(kept):
-                by_id[doc["id"]] = doc
-                if kept is not None:
-                    self.counter.dropped("duplicate_id")
-            else:
-                self.counter.dropped("duplicate_id")
-        rows = [to_row(by_id[i]) for i in sorted(by_id)]
-        data = parquet_bytes(rows, self.row_group_docs, self.compression_level)
-        name = shard_name(split, index, count)
-        info = {
-            "path": name,
-            "split": split,
-            "rows": len(rows),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        fsio.atomic_write_bytes(fsio.join(self.staging, name), data)
-        fsio.atomic_write_text(fsio.join(self.staging, name + ".json"), json.dumps(info, sort_keys=True))
-        self.counter.kept(len(rows))
-        log.info("wrote %s: %d rows, %d bytes", name, len(rows), len(data))
+def fresh_staging(out: str) -> str:
+    """The staging folder of `out`, emptied of what an earlier, unfinished run left there."""
+    staging = staging_dir(out)
+    if FileSystems.exists(staging):
+        FileSystems.delete([staging])
+    fsio.makedirs(staging)
+    return staging
 
 
-def empty_shard_bytes(row_group_docs: int, compression_level: int) -> bytes:
-    """A zero-row shard, so that an empty split is still a readable dataset folder."""
-    return parquet_bytes([], row_group_docs, compression_level)
+def stage_shard(staging: str, path: str, split: str, rows: int, data: bytes, **extra) -> dict:
+    """Write one shard's bytes, then its sidecar; returns the sidecar (`extra` is stored in it)."""
+    info = {"path": path, "split": split, "rows": rows, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), **extra}
+    fsio.atomic_write_bytes(fsio.join(staging, path), data)
+    fsio.atomic_write_text(fsio.join(staging, path + ".json"), json.dumps(info, sort_keys=True))
+    return info
+
+
+def _read_json(path: str) -> dict:
+    with FileSystems.open(path) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
+def staged_shard(staging: str, path: str) -> dict | None:
+    """The sidecar of a finished staged shard `path`, or None."""
+    sidecar = fsio.join(staging, path + ".json")
+    if not FileSystems.exists(sidecar) or not FileSystems.exists(fsio.join(staging, path)):
+        return None
+    return _read_json(sidecar)
+
+
+def staged_shards(staging: str) -> list[dict]:
+    """The sidecars of every finished staged shard, by path."""
+    sidecars = FileSystems.match([fsio.join(staging, "*", "*.parquet.json")])[0].metadata_list
+    return sorted((_read_json(meta.path) for meta in sidecars), key=lambda info: info["path"])
+
+
+def stage_empty_splits(staging: str, shards: list[dict], row_group_docs: int, compression_level: int) -> list[dict]:
+    """`shards` plus one zero-row shard for each split without any, so every split is readable."""
+    shards = list(shards)
+    for split in SPLITS:
+        if not any(info["split"] == split for info in shards):
+            data = shard_bytes(SCHEMA.empty_table(), row_group_docs, compression_level)
+            shards.append(stage_shard(staging, shard_name(split, 0, 1), split, 0, data))
+    return sorted(shards, key=lambda info: info["path"])
+
+
+def publish(out: str, manifest: dict, stats_file: str, stats: dict[str, StageCounts], stats_extra: dict,
+            top_domains: int) -> None:
+    """Move the manifest's staged shards into `out`, then write the stats, card and manifest (last)."""
+    remove_manifest(out)
+    staging = staging_dir(out)
+    wanted = {fsio.join(out, shard["path"]) for shard in manifest["shards"]}
+    for split in SPLITS:
+        fsio.makedirs(fsio.join(out, split))
+        for old in FileSystems.match([fsio.join(out, split, "*.parquet")])[0].metadata_list:
+            if old.path not in wanted:
+                FileSystems.delete([old.path])
+    for shard in manifest["shards"]:
+        FileSystems.rename([fsio.join(staging, shard["path"])], [fsio.join(out, shard["path"])])
+    write_stats_json(fsio.join(out, stats_file), stats, stats_extra)
+    card.write_card(out, manifest, top_domains)
+    write_manifest(out, manifest)
+    FileSystems.delete([staging])

@@ -1,7 +1,7 @@
 """End to end on the bundled offline sample: the real `webtext` CLI, one process per stage.
 
 harvest -> crawl --replay -> build once per session, checked against the sample's ground truth
-(`crawl/sample/reddit/RS_sample.expected.json`, `crawl/sample/web/routes.json`), then a short
+(`reddit/RS_sample.expected.json`, `web/routes.json` of the generated sample), then a short
 tokenizer -> tokenize -> train -> sample chain on the shards that build wrote.
 """
 
@@ -23,17 +23,17 @@ import pytest
 
 from crawl.config import HarvestConfig
 from crawl.urls import is_wikipedia
+from tests.sample.truth import BUNDLED, dump_truth
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "crawl" / "sample"
-DUMP = SAMPLE / "reddit" / "RS_sample.zst"
-WEB = SAMPLE / "web"
-EXPECTED = json.loads((SAMPLE / "reddit" / "RS_sample.expected.json").read_text())
+DUMP = BUNDLED.dump
+WEB = BUNDLED.web
+EXPECTED = dump_truth()
 ROUTES = json.loads((WEB / "routes.json").read_text())["routes"]
 
-# The crawl settings the sample's expected outcomes assume (crawl/sample/README.md).
+# The crawl settings the sample's expected outcomes assume (sample/README.md).
 CRAWL_SETTINGS = ["--set", "crawl.download_timeout=2", "--set", "crawl.max_body_bytes=2000000",
                   "--set", "crawl.retry_backoff_base=0.5"]
 # A Wikipedia mirror host declared as such for the build: its pages must go by final URL.

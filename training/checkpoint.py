@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from training.model import GPT, GPTConfig
 from core.fsio import atomic_open
+from training.devices import resolve_device
+from training.model import GPT, GPTConfig
+from training.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT = "webtext-gpt2-v1"
 LATEST = "latest.pt"
@@ -41,8 +43,8 @@ def save_model_checkpoint(path, model: GPT, extra: dict | None = None) -> None:
         raise ValueError(f"extra checkpoint state may not replace {sorted(clash)}")
     payload = {"format": FORMAT, "model_config": asdict(model.config), "model": model.state_dict(),
                "tokenizer_dir": None, **(extra or {})}
-    with atomic_open(str(path), "wb") as fh:
-        torch.save(payload, fh)
+    with atomic_open(str(path), "wb") as file:
+        torch.save(payload, file)
 
 
 def resolve_checkpoint(path) -> Path:
@@ -54,7 +56,8 @@ def resolve_checkpoint(path) -> Path:
         raise FileNotFoundError(f"{path}: no such checkpoint file or run directory")
     if (path / LATEST).is_file():
         return path / LATEST
-    numbered = [(int(m.group(1)), p) for p in path.glob("ckpt-*.pt") if (m := _NUMBERED.search(p.name))]
+    numbered = [(int(match.group(1)), file) for file in path.glob("ckpt-*.pt")
+                if (match := _NUMBERED.search(file.name))]
     if not numbered:
         raise FileNotFoundError(f"{path}: directory holds no {LATEST} or ckpt-N.pt checkpoint")
     return max(numbered)[1]
@@ -64,25 +67,36 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """The checkpoint dict; clear errors for missing, truncated, corrupted or foreign files."""
     file = resolve_checkpoint(path)
     try:
-        ckpt = torch.load(file, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... by cause
         raise ValueError(f"{file}: corrupted, truncated or not a torch checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ValueError(f"{file}: not a webtext checkpoint (format {found!r}, expected {FORMAT!r})")
     for key in ("model_config", "model"):
-        if key not in ckpt:
+        if key not in checkpoint:
             raise ValueError(f"{file}: webtext checkpoint without {key!r}")
-    return ckpt
+    return checkpoint
 
 
 def load_model(path) -> tuple[GPT, dict]:
     """Rebuild the GPT stored in a checkpoint: (model on the CPU in eval mode, checkpoint dict)."""
-    ckpt = load_checkpoint(path)
+    checkpoint = load_checkpoint(path)
     try:
-        model = GPT(GPTConfig(**ckpt["model_config"]))
-        model.load_state_dict(ckpt["model"])
+        model = GPT(GPTConfig(**checkpoint["model_config"]))
+        model.load_state_dict(checkpoint["model"])
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{resolve_checkpoint(path)}: model does not match its config: {exc}") from None
-    return model.eval(), ckpt
+    return model.eval(), checkpoint
+
+
+def load_for_inference(path, tokenizer_dir, device_name: str) -> tuple[GPT, Tokenizer | None, torch.device]:
+    """The model (eval mode, on its device), its tokenizer (`tokenizer_dir`, else the one the
+    checkpoint names, else None) and the device."""
+    device = resolve_device(device_name)
+    model, checkpoint = load_model(path)
+    model.to(device).eval()
+    tokenizer_dir = tokenizer_dir or checkpoint.get("tokenizer_dir")
+    tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir else None
+    return model, tokenizer, device

@@ -161,12 +161,13 @@ class ShuffledStream:
             filled += take
         return out
 
-    def micro_batches(self, cursor: int, micro_batch: int, accum: int, rank: int = 0, world: int = 1):
-        """This rank's `accum` micro-batches (x, y) of the global batch starting at `cursor`."""
-        per_rank = micro_batch * accum
-        idx = self.indices(cursor + rank * per_rank, per_rank)
-        for m in range(accum):
-            batch = self.windows.gather(idx[m * micro_batch:(m + 1) * micro_batch])
+    def micro_batches(self, cursor: int, micro_batch: int, count: int, rank: int = 0, world: int = 1):
+        """This rank's `count` micro-batches (x, y), each (micro_batch, block_size), of the global
+        batch starting at `cursor`."""
+        per_rank = micro_batch * count
+        indices = self.indices(cursor + rank * per_rank, per_rank)
+        for number in range(count):
+            batch = self.windows.gather(indices[number * micro_batch:(number + 1) * micro_batch])
             yield batch[:, :-1], batch[:, 1:]
 
     def epoch_of(self, cursor: int) -> float:
@@ -176,7 +177,7 @@ class ShuffledStream:
 def sequential_batches(windows: TokenWindows, batch_size: int, max_windows: int = 0, rank: int = 0, world: int = 1):
     """Validation order: windows 0.. in file order, the i-th batch going to rank i % world."""
     total = windows.num_windows if max_windows <= 0 else min(max_windows, windows.num_windows)
-    for b, start in enumerate(range(0, total, batch_size)):
-        if b % world == rank:
+    for number, start in enumerate(range(0, total, batch_size)):
+        if number % world == rank:
             batch = windows.gather(range(start, min(start + batch_size, total)))
             yield batch[:, :-1], batch[:, 1:]

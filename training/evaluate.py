@@ -1,5 +1,5 @@
-"""`webtext eval`: perplexity and bits per byte on text or token shards, LAMBADA-style
-last-word accuracy and CBT-style multiple-choice accuracy (the GPT-2 paper's zero-shot setups).
+"""Perplexity and bits per byte on text or token shards, LAMBADA-style last-word accuracy and
+CBT-style multiple-choice accuracy (the GPT-2 paper's zero-shot setups; `webtext eval`).
 
 Bits per byte divide the summed negative log-likelihood (nats) by ln 2 times the number of
 UTF-8 bytes the scored tokens decode to, so models with different tokenizers compare fairly.
@@ -18,23 +18,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from training.config import EvalConfig
+from training.data import TokenWindows, sequential_batches
+
 log = logging.getLogger(__name__)
 
 IGNORE = -1  # target id of positions that are context only
 BLANK = "XXXXX"  # the CBT question's gap
-
-FORMATS_HELP = """\
-file formats:
-  --text FILE       any UTF-8 text; scored as one document after <|endoftext|>, with a sliding
-                    window (eval.stride) so every token sees up to block_size tokens of context.
-  --lambada FILE    JSON Lines, one object per line: {"text": "... passage ending in the target word"}.
-                    The last space-separated word is the target; it counts as correct when greedy
-                    decoding from the rest of the passage yields exactly that word (the token after
-                    it must not continue the word). Also reports the target-word perplexity.
-  --cbt FILE        JSON Lines: {"context": "...", "question": "... XXXXX ...", "options": ["a", ...],
-                    "answer": "a"}. Every option is put into the gap; the model picks the one whose
-                    filled-in question is most probable after the context (the GPT-2 paper's method).
-"""
 
 
 # ---------------------------------------------------------------- scores
@@ -105,7 +95,7 @@ def sliding_windows(ids: list[int], block_size: int, stride: int):
         end = min(begin + block_size, n_targets)
         x = ids[begin:end]
         y = ids[begin + 1:end + 1]
-        y = [IGNORE if begin + i < scored_until else t for i, t in enumerate(y)]
+        y = [IGNORE if begin + i < scored_until else target for i, target in enumerate(y)]
         pad = block_size - len(x)
         yield torch.tensor(x + [0] * pad), torch.tensor(y + [IGNORE] * pad)
         scored_until = end
@@ -117,33 +107,31 @@ def _batched(rows, batch_size: int):
     for row in rows:
         batch.append(row)
         if len(batch) == batch_size:
-            yield torch.stack([r[0] for r in batch]), torch.stack([r[1] for r in batch])
+            yield torch.stack([x for x, _ in batch]), torch.stack([y for _, y in batch])
             batch = []
     if batch:
-        yield torch.stack([r[0] for r in batch]), torch.stack([r[1] for r in batch])
+        yield torch.stack([x for x, _ in batch]), torch.stack([y for _, y in batch])
 
 
-def evaluate_text(model, tokenizer, text: str, device, cfg) -> dict:
+def evaluate_text(model, tokenizer, text: str, device, config: EvalConfig) -> dict:
     block_size = model.config.block_size
     ids = [tokenizer.eot_id] + tokenizer.encode(text)
-    if cfg.max_tokens:
-        ids = ids[:cfg.max_tokens + 1]
+    if config.max_tokens:
+        ids = ids[:config.max_tokens + 1]
     if len(ids) < 2:
         raise ValueError("the text is empty: nothing to score")
-    stride = cfg.stride or max(1, block_size // 2)
+    stride = config.stride or max(1, block_size // 2)
     rows = sliding_windows(ids, block_size, stride)
-    batches = tqdm(_batched(rows, cfg.batch_size), desc="scoring text", unit="batch")
+    batches = tqdm(_batched(rows, config.batch_size), desc="scoring text", unit="batch")
     score = score_batches(model, batches, device, token_byte_lengths(tokenizer))
     return score.summary()
 
 
-def evaluate_shards(model, tokens_dir, split: str, device, cfg, byte_lengths=None) -> dict:
-    from training.data import TokenWindows, sequential_batches
-
+def evaluate_shards(model, tokens_dir, split: str, device, config: EvalConfig, byte_lengths=None) -> dict:
     windows = TokenWindows(tokens_dir, split, model.config.block_size)
-    max_windows = -(-cfg.max_tokens // model.config.block_size) if cfg.max_tokens else 0
+    max_windows = -(-config.max_tokens // model.config.block_size) if config.max_tokens else 0
     total = min(max_windows, windows.num_windows) if max_windows else windows.num_windows
-    batches = tqdm(sequential_batches(windows, cfg.batch_size, max_windows), total=-(-total // cfg.batch_size),
+    batches = tqdm(sequential_batches(windows, config.batch_size, max_windows), total=-(-total // config.batch_size),
                    desc=f"scoring {split}", unit="batch")
     return score_batches(model, batches, device, byte_lengths).summary()
 
@@ -160,22 +148,22 @@ def score_continuations(model, pairs: list[tuple[list[int], list[int]]], device,
     for start in tqdm(range(0, len(pairs), batch_size), desc=desc, unit="batch", disable=not desc):
         chunk = pairs[start:start + batch_size]
         inputs = []
-        for ctx, cont in chunk:
-            if not cont or len(cont) + 1 > block_size:
-                raise ValueError(f"continuation of {len(cont)} tokens does not fit block_size {block_size}")
-            inputs.append((ctx + cont)[-block_size:])
-        width = max(len(seq) for seq in inputs)
-        x = torch.zeros((len(inputs), width), dtype=torch.long)
-        for row, seq in enumerate(inputs):
-            x[row, :len(seq)] = torch.tensor(seq)  # right padding: causal attention never sees it
-        logprobs = F.log_softmax(full_logits(model, x.to(device)), dim=-1).cpu()
-        for row, ((_, cont), seq) in enumerate(zip(chunk, inputs)):
-            k, n = len(cont), len(seq)
-            predicting = logprobs[row, n - k - 1:n - 1]  # positions whose next token is in `cont`
-            target = torch.tensor(cont)
+        for context, continuation in chunk:
+            if not continuation or len(continuation) + 1 > block_size:
+                raise ValueError(f"continuation of {len(continuation)} tokens does not fit block_size {block_size}")
+            inputs.append((context + continuation)[-block_size:])
+        width = max(len(sequence) for sequence in inputs)
+        x = torch.zeros((len(inputs), width), dtype=torch.long)  # (B, T)
+        for row, sequence in enumerate(inputs):
+            x[row, :len(sequence)] = torch.tensor(sequence)  # right padding: causal attention never sees it
+        log_probs = F.log_softmax(full_logits(model, x.to(device)), dim=-1).cpu()  # (B, T, vocab_size)
+        for row, ((_, continuation), sequence) in enumerate(zip(chunk, inputs)):
+            k, n = len(continuation), len(sequence)
+            predicting = log_probs[row, n - k - 1:n - 1]  # positions whose next token is in `continuation`
+            target = torch.tensor(continuation)
             nll = -predicting.gather(1, target[:, None]).sum().item()
             greedy = bool((predicting.argmax(-1) == target).all())
-            results.append((nll, greedy, int(logprobs[row, n - 1].argmax())))
+            results.append((nll, greedy, int(log_probs[row, n - 1].argmax())))
     return results
 
 
@@ -217,7 +205,7 @@ def split_last_word(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def evaluate_lambada(model, tokenizer, path, device, cfg) -> dict:
+def evaluate_lambada(model, tokenizer, path, device, config: EvalConfig) -> dict:
     pairs = []
     for record in read_jsonl(path, {"text": str}):
         try:
@@ -225,103 +213,38 @@ def evaluate_lambada(model, tokenizer, path, device, cfg) -> dict:
         except ValueError as exc:
             raise ValueError(f"{path}:{record['_line']}: 'text' {exc}") from None
         pairs.append(([tokenizer.eot_id] + tokenizer.encode(context), tokenizer.encode(target)))
-    results = score_continuations(model, pairs, device, cfg.batch_size, desc="lambada")
+    results = score_continuations(model, pairs, device, config.batch_size, desc="lambada")
     correct = 0
     for nll, greedy, next_id in results:
         follower = tokenizer.decode([next_id])
         word_ends = next_id == tokenizer.eot_id or not (follower[:1].isalnum() or follower[:1] in "'-")
         correct += greedy and word_ends
-    total_nll = sum(r[0] for r in results)
+    total_nll = sum(nll for nll, _, _ in results)
     return {"accuracy": correct / len(results), "perplexity": math.exp(min(total_nll / len(results), 700.0)),
             "examples": len(results)}
 
 
-def evaluate_cbt(model, tokenizer, path, device, cfg) -> dict:
+def evaluate_cbt(model, tokenizer, path, device, config: EvalConfig) -> dict:
     pairs, spans, answers = [], [], []
     for record in read_jsonl(path, {"context": str, "question": str, "options": list, "answer": str}):
         where = f"{path}:{record['_line']}"
         options = record["options"]
         if BLANK not in record["question"]:
             raise ValueError(f"{where}: 'question' has no {BLANK} gap")
-        if len(options) < 2 or not all(isinstance(o, str) and o for o in options):
+        if len(options) < 2 or not all(isinstance(option, str) and option for option in options):
             raise ValueError(f"{where}: 'options' must be at least two non-empty strings")
         if record["answer"] not in options:
             raise ValueError(f"{where}: 'answer' {record['answer']!r} is not one of the options")
         context = record["context"]
         separator = "" if not context or context[-1].isspace() else " "
-        ctx = [tokenizer.eot_id] + tokenizer.encode(context)
+        context_ids = [tokenizer.eot_id] + tokenizer.encode(context)
         spans.append((len(pairs), len(options)))
         for option in options:
-            pairs.append((ctx, tokenizer.encode(separator + record["question"].replace(BLANK, option))))
+            pairs.append((context_ids, tokenizer.encode(separator + record["question"].replace(BLANK, option))))
         answers.append(options.index(record["answer"]))
-    results = score_continuations(model, pairs, device, cfg.batch_size, desc="cbt")
+    results = score_continuations(model, pairs, device, config.batch_size, desc="cbt")
     correct = 0
     for (first, count), answer in zip(spans, answers):
         nlls = [results[first + i][0] for i in range(count)]
         correct += min(range(count), key=nlls.__getitem__) == answer
     return {"accuracy": correct / len(answers), "examples": len(answers)}
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers, common) -> None:
-    import argparse
-
-    p = subparsers.add_parser(
-        "eval", parents=[common], help="perplexity, bits per byte, LAMBADA / CBT accuracy of a checkpoint",
-        description="Evaluate a GPT-2 checkpoint zero-shot. Give any of --text, --shards, --lambada, --cbt.",
-        epilog=FORMATS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--checkpoint", required=True, metavar="RUNDIR_OR_FILE",
-                   help="a checkpoint file, or a run directory (its newest checkpoint)")
-    p.add_argument("--text", metavar="FILE", help="UTF-8 text file: perplexity and bits per byte")
-    p.add_argument("--shards", metavar="TOKENS", help="token-shard directory: perplexity and bits per byte")
-    p.add_argument("--split", help="split of --shards (default: eval.split)")
-    p.add_argument("--lambada", metavar="FILE.jsonl", help="LAMBADA-style last-word accuracy")
-    p.add_argument("--cbt", metavar="FILE.jsonl", help="CBT-style multiple-choice accuracy")
-    p.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the one recorded in the checkpoint)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.set_defaults(func=run_cli)
-
-
-def load_for_inference(checkpoint, tokenizer_dir, device_name: str):
-    """The model (eval mode, on its device), its tokenizer (or None) and the device."""
-    from training.checkpoint import load_model
-    from training.tokenizer import load_tokenizer
-    from training.train import resolve_device
-
-    device = resolve_device(device_name)
-    model, ckpt = load_model(checkpoint)
-    model.to(device).eval()
-    tokenizer_dir = tokenizer_dir or ckpt.get("tokenizer_dir")
-    tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir else None
-    return model, tokenizer, device
-
-
-def run_cli(args, cfg) -> int:
-    from core.fsio import atomic_write_text
-
-    ecfg = cfg.eval
-    if not (args.text or args.shards or args.lambada or args.cbt):
-        raise ValueError("nothing to evaluate: give --text, --shards, --lambada and/or --cbt")
-    model, tokenizer, device = load_for_inference(args.checkpoint, args.tokenizer, ecfg.device)
-    if tokenizer is None and (args.text or args.lambada or args.cbt):
-        raise ValueError(f"{args.checkpoint} records no tokenizer: pass --tokenizer DIR")
-    results: dict[str, dict] = {}
-    if args.text:
-        text = Path(args.text).read_bytes().decode("utf-8", "replace")
-        results["text"] = evaluate_text(model, tokenizer, text, device, ecfg)
-    if args.shards:
-        lengths = token_byte_lengths(tokenizer) if tokenizer else None
-        results["shards"] = evaluate_shards(model, args.shards, args.split or ecfg.split, device, ecfg, lengths)
-    if args.lambada:
-        results["lambada"] = evaluate_lambada(model, tokenizer, args.lambada, device, ecfg)
-    if args.cbt:
-        results["cbt"] = evaluate_cbt(model, tokenizer, args.cbt, device, ecfg)
-    for name, values in results.items():
-        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
-        print(f"{name:8s} {shown}")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
-    return 0

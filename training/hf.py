@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from core.fsio import atomic_write_text
 from training.checkpoint import load_model, save_model_checkpoint
 from training.model import GPT, GPTConfig
 from training.tokenizer import HF_GPT2_FILES, Tokenizer, load_tokenizer
@@ -57,40 +58,39 @@ def hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 
 def export_hf(checkpoint, out, tokenizer_dir=None) -> Path:
     """Write config.json, model.safetensors and the tokenizer files of a checkpoint to `out`."""
-    model, ckpt = load_model(checkpoint)
+    model, saved = load_model(checkpoint)
     config = model.config
     if not config.bias:
         raise ValueError("transformers' GPT-2 always has biases; a bias=False model cannot be exported")
-    tokenizer_dir = tokenizer_dir or ckpt.get("tokenizer_dir")
+    tokenizer_dir = tokenizer_dir or saved.get("tokenizer_dir")
     if not tokenizer_dir:
         raise ValueError(f"{checkpoint}: the checkpoint names no tokenizer; pass --tokenizer TOKDIR")
-    tok = load_tokenizer(tokenizer_dir)
-    if tok.vocab_size > config.vocab_size:
-        raise ValueError(f"tokenizer has {tok.vocab_size} tokens but the model only {config.vocab_size}")
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only {config.vocab_size}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "config.json", hf_config(config, tok.eot_id))
+    _write_json(out / "config.json", hf_config(config, tokenizer.eot_id))
     _write_json(out / "generation_config.json",
-                {"bos_token_id": tok.eot_id, "eos_token_id": tok.eot_id, "max_length": config.block_size})
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=out)
-    os.close(fd)
+                {"bos_token_id": tokenizer.eot_id, "eos_token_id": tokenizer.eot_id, "max_length": config.block_size})
+    descriptor, temporary = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=out)
+    os.close(descriptor)
     try:
-        save_file(hf_state_dict(model), tmp, metadata={"format": "pt"})
-        os.replace(tmp, out / "model.safetensors")
+        save_file(hf_state_dict(model), temporary, metadata={"format": "pt"})
+        os.replace(temporary, out / "model.safetensors")
     finally:
-        Path(tmp).unlink(missing_ok=True)
-    save_hf_tokenizer(tok, out, config.block_size)
+        Path(temporary).unlink(missing_ok=True)
+    save_hf_tokenizer(tokenizer, out, config.block_size)
     return out
 
 
-def save_hf_tokenizer(tok: Tokenizer, out: Path, max_length: int) -> None:
+def save_hf_tokenizer(tokenizer: Tokenizer, out: Path, max_length: int) -> None:
     """tokenizer.json (+ vocab.json/merges.txt and the configs transformers reads)."""
-    from core.fsio import atomic_write_text
-
-    atomic_write_text(str(out / "tokenizer.json"), tok.hf_json())
-    atomic_write_text(str(out / HF_GPT2_FILES[0]), json.dumps(tok.vocab, ensure_ascii=False))
-    atomic_write_text(str(out / HF_GPT2_FILES[1]), "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in tok.merges))
-    special = {"bos_token": tok.eot_token, "eos_token": tok.eot_token, "unk_token": tok.eot_token}
+    atomic_write_text(str(out / "tokenizer.json"), tokenizer.hf_json())
+    atomic_write_text(str(out / HF_GPT2_FILES[0]), json.dumps(tokenizer.vocab, ensure_ascii=False))
+    atomic_write_text(str(out / HF_GPT2_FILES[1]),
+                      "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in tokenizer.merges))
+    special = {"bos_token": tokenizer.eot_token, "eos_token": tokenizer.eot_token, "unk_token": tokenizer.eot_token}
     _write_json(out / "special_tokens_map.json", special)
     _write_json(out / "tokenizer_config.json", {
         "tokenizer_class": "GPT2Tokenizer", **special, "add_prefix_space": False,
@@ -99,8 +99,6 @@ def save_hf_tokenizer(tok: Tokenizer, out: Path, max_length: int) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    from core.fsio import atomic_write_text
-
     atomic_write_text(str(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -143,7 +141,7 @@ def read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
             return load_file(single)
         if index.is_file():
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            return {k: v for shard in shards for k, v in load_file(directory / shard).items()}
+            return {name: tensor for shard in shards for name, tensor in load_file(directory / shard).items()}
         if legacy.is_file():
             return torch.load(legacy, map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError, KeyError, json.JSONDecodeError) as exc:
@@ -174,52 +172,17 @@ def import_hf(directory, out) -> Path:
         state["lm_head.weight"] = wte  # the same tensor in our tied model
     model = GPT(config)
     try:
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.load_state_dict({name: tensor.float() for name, tensor in state.items()})
     except RuntimeError as exc:
         raise ValueError(f"{directory}: weights do not fit the GPT-2 in config.json: {exc}") from None
     tokenizer_dir = None
     try:
-        tok = load_tokenizer(directory)
+        tokenizer = load_tokenizer(directory)
     except FileNotFoundError:
         log.warning("%s has no tokenizer files; the checkpoint will name none", directory)
     else:
         tokenizer_dir = out.parent / f"{out.stem}-tokenizer"
-        tok.save(tokenizer_dir)
+        tokenizer.save(tokenizer_dir)
         tokenizer_dir = str(tokenizer_dir.resolve())
     save_model_checkpoint(out, model, {"tokenizer_dir": tokenizer_dir, "imported_from": str(directory.resolve())})
     return out
-
-
-# -- CLI -------------------------------------------------------------------------------------
-def add_cli(subparsers, common) -> None:
-    exp = subparsers.add_parser(
-        "export-hf", parents=[common], help="checkpoint -> transformers GPT2LMHeadModel directory",
-        description="Write config.json, model.safetensors and tokenizer files that "
-                    "GPT2LMHeadModel.from_pretrained(OUT) and AutoTokenizer.from_pretrained(OUT) load.",
-    )
-    exp.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or run directory (newest checkpoint)")
-    exp.add_argument("out", metavar="OUT", help="output directory")
-    exp.add_argument("--tokenizer", metavar="TOKDIR", help="tokenizer (default: the one the checkpoint names)")
-    exp.set_defaults(func=_cli_export)
-    imp = subparsers.add_parser(
-        "import-hf", parents=[common], help="transformers GPT-2 directory -> webtext checkpoint",
-        description="Load a transformers GPT-2 directory (config.json + model.safetensors or "
-                    "pytorch_model.bin, e.g. your own copy of OpenAI's GPT-2) into a webtext checkpoint "
-                    "to continue training or evaluate it. Its tokenizer, if any, is saved next to CKPT "
-                    "as <name>-tokenizer/.",
-    )
-    imp.add_argument("directory", metavar="DIR", help="transformers model directory")
-    imp.add_argument("--out", required=True, metavar="CKPT", help="checkpoint file to write, e.g. out/gpt2.pt")
-    imp.set_defaults(func=_cli_import)
-
-
-def _cli_export(args, cfg) -> int:
-    out = export_hf(args.checkpoint, args.out, args.tokenizer)
-    print(f"exported {args.checkpoint} -> {out} (GPT2LMHeadModel + tokenizer)")
-    return 0
-
-
-def _cli_import(args, cfg) -> int:
-    out = import_hf(args.directory, args.out)
-    print(f"imported {args.directory} -> {out}")
-    return 0

@@ -15,8 +15,8 @@ gpt2-117m step on 2 cores. Two settings remove that work:
 - huge pages: glibc's `glibc.malloc.hugetlb=1` tunable (glibc >= 2.35) madvises malloc's
   heap for transparent huge pages: 512x fewer faults and TLB misses on the same memory; with
   both, a settled step takes 0-100 page faults. A tunable is read only when a process starts, so
-  `webtext train` and `webtext demo` restart themselves once with it added to
-  GLIBC_TUNABLES (`reexec_with_huge_pages`) before they import torch.
+  `webtext train` restarts itself once with it added to GLIBC_TUNABLES
+  (`relaunch_with_huge_pages`, called by the command before it imports torch).
 
 WEBTEXT_MALLOC_TUNING=0 in the environment turns both off (1, the default, keeps them on; any
 other value is an error rather than a guess). Elsewhere (macOS, musl, CUDA training) nothing
@@ -82,11 +82,14 @@ def huge_pages_environ(environ: dict[str, str]) -> dict[str, str] | None:
     return {**environ, "GLIBC_TUNABLES": f"{tunables}:{added}" if tunables else added}
 
 
-def reexec_with_huge_pages() -> None:
+def relaunch_with_huge_pages(command: str) -> None:
     """Restart this process (same pid, same command line, under torchrun too) with the
-    huge-page tunable set; returns only where there is nothing to change."""
+    huge-page tunable set, when it was started as `webtext COMMAND`. Returns where there is
+    nothing to change, and in a program that runs the command in-process (a test calling
+    `webtext.cli.main`, a notebook): restarting that program is not the command's to do.
+    ValueError for a bad WEBTEXT_MALLOC_TUNING."""
     environ = huge_pages_environ(dict(os.environ))
-    if environ is None:
+    if environ is None or sys.argv[1:2] != [command]:
         return
     sys.stdout.flush()
     sys.stderr.flush()

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
+from training.cross_entropy import cross_entropy
 
 
 @dataclass
@@ -46,59 +47,12 @@ PRESETS: dict[str, GPTConfig] = {
 }
 
 
-def model_config_from(cfg: ModelConfig, vocab_size: int | None = None) -> GPTConfig:
+def model_config_from(config: ModelConfig, vocab_size: int | None = None) -> GPTConfig:
     """The preset named in the config, with its non-null overrides (and the tokenizer's vocab)."""
-    overrides = {k: v for k, v in cfg.model_dump().items() if k != "preset" and v is not None}
+    overrides = {key: value for key, value in config.model_dump().items() if key != "preset" and value is not None}
     if vocab_size is not None:
         overrides["vocab_size"] = vocab_size
-    return replace(PRESETS[cfg.preset], **overrides)
-
-
-class FusedCrossEntropy(torch.autograd.Function):
-    """Mean token cross-entropy whose backward reuses the forward's exp buffer.
-
-    `F.cross_entropy` over a 50257-way vocabulary writes four batch x vocab buffers per step
-    (logits, log-softmax, a zero-filled NLL gradient, the log-softmax gradient) and runs exp over
-    them twice. Here the forward keeps exp(logits - max) and its row sums, and the backward turns
-    that buffer in place into the gradient, softmax - one_hot: one buffer and one exp pass fewer,
-    less memory traffic and fewer fresh pages. Math in fp32 whatever the logits' dtype (bf16 under
-    autocast); targets equal to `ignore_index` add nothing to loss or gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, targets, ignore_index: int):
-        valid = targets != ignore_index
-        safe_targets = targets.masked_fill(~valid, 0).unsqueeze(1)
-        logits32 = logits.float()
-        row_max = logits32.amax(dim=1, keepdim=True)
-        exp = logits32.sub_(row_max) if logits32 is not logits else logits32 - row_max  # own copy: in place
-        target_logit = exp.gather(1, safe_targets).squeeze(1)  # shifted by row_max, like the lse below
-        exp.exp_()
-        row_sum = exp.sum(dim=1, keepdim=True)
-        count = valid.sum()
-        loss = ((row_sum.squeeze(1).log() - target_logit) * valid).sum() / count  # 0/0 = nan if none count
-        ctx.save_for_backward(exp, row_sum, safe_targets, valid, count)
-        ctx.logits_dtype = logits.dtype
-        ctx.consumed = False
-        return loss
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_loss):
-        if ctx.consumed:  # the saved buffer became the gradient the first time
-            raise RuntimeError("FusedCrossEntropy's backward reuses its saved buffer and can run only once "
-                               "(no retain_graph=True second pass)")
-        ctx.consumed = True
-        exp, row_sum, safe_targets, valid, count = ctx.saved_tensors
-        row_scale = (grad_loss / count * valid).unsqueeze(1)
-        grad = exp.mul_(row_scale / row_sum)  # softmax * scale
-        grad.scatter_add_(1, safe_targets, -row_scale)  # minus one_hot * scale
-        return grad.to(ctx.logits_dtype), None, None
-
-
-def cross_entropy(logits, targets, ignore_index: int = -1):
-    """Mean cross-entropy of (N, V) logits against (N,) targets, skipping `ignore_index`."""
-    return FusedCrossEntropy.apply(logits, targets, ignore_index)
+    return replace(PRESETS[config.preset], **overrides)
 
 
 class CausalSelfAttention(nn.Module):
@@ -106,17 +60,18 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.dropout = config.dropout
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v of all heads at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        B, T, C = x.shape  # batch, sequence length, embedding width (n_embd)
+        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=True)
-        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
+                                           is_causal=True)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
@@ -126,7 +81,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x):  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
 
 
@@ -138,7 +93,7 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
+    def forward(self, x):  # pre-LN residual sub-blocks, (B, T, C) throughout
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
 
@@ -148,8 +103,8 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embeddings
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # position embeddings
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
@@ -157,9 +112,9 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied input/output embeddings
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():
+        for name, parameter in self.named_parameters():
             if name.endswith("c_proj.weight"):  # residual projections: keep the sum's variance flat
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module):
@@ -169,16 +124,18 @@ class GPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, idx, targets=None):
+        """(B, T) token ids -> ((B, T, vocab_size) logits, mean loss over `targets` or None);
+        targets of -1 (padding) are not scored."""
         T = idx.size(1)
         if T > self.config.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.config.block_size}")
-        pos = torch.arange(T, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        pos = torch.arange(T, device=idx.device)  # (T,)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         for block in self.transformer.h:
             x = block(x)
-        logits = self.lm_head(self.transformer.ln_f(x))
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab_size)
         loss = None
-        if targets is not None:  # targets of -1 are ignored (padding)
+        if targets is not None:
             loss = cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
@@ -211,20 +168,20 @@ class GPT(nn.Module):
         greedy; top_k keeps the k likeliest tokens, top_p the smallest set with mass >= p."""
         for _ in range(max_new_tokens):
             logits, _ = self(idx[:, -self.config.block_size:])
-            logits = logits[:, -1, :].float()
+            logits = logits[:, -1, :].float()  # (B, vocab_size): the next token's
             if temperature == 0:
-                next_id = logits.argmax(dim=-1, keepdim=True)
+                next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
                 logits = logits / temperature
                 if top_k:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 if top_p is not None and top_p < 1.0:
                     sorted_logits, order = torch.sort(logits, descending=True)
-                    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-                    drop = cum - sorted_logits.softmax(dim=-1) >= top_p  # mass before this token
+                    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+                    drop = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # mass before this token
                     logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
                 probs = logits.softmax(dim=-1)
-                next_id = torch.multinomial(probs, num_samples=1, generator=generator)
-            idx = torch.cat((idx, next_id), dim=1)
+                next_id = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+            idx = torch.cat((idx, next_id), dim=1)  # (B, T + 1)
         return idx

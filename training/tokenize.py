@@ -29,10 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from training.tokenizer import Tokenizer, load_tokenizer
+from tqdm import tqdm
 
-# webtext.fsio/webtext.stats import Beam (seconds per process): they are imported inside the
-# functions that run in the main process only, so that tokenizer workers start fast.
+from core.fsio import atomic_write_bytes, atomic_write_text
+from core.stats import StageCounts, write_stats_json
+from training.config import TokenizerConfig
+from training.tokenizer import Tokenizer, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +59,31 @@ def split_files(shards_dir: Path, split: str) -> list[Path]:
 def open_shard(path: Path) -> pq.ParquetFile:
     """A dataset shard, checked to be Parquet with a string `text` column."""
     try:
-        pf = pq.ParquetFile(path)
+        parquet_file = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
-    schema = pf.schema_arrow
+    schema = parquet_file.schema_arrow
     if "text" not in schema.names:
         raise ValueError(f"{path}: no 'text' column (columns: {', '.join(schema.names)})")
     if not (pa.types.is_string(schema.field("text").type) or pa.types.is_large_string(schema.field("text").type)):
         raise ValueError(f"{path}: column 'text' is {schema.field('text').type}, not string")
-    return pf
+    return parquet_file
 
 
 def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterator[str], int]:
     """(non-empty texts in file order, their number as the metadata tells it) for streaming."""
     shards = [open_shard(f) for f in files]
-    total = sum(pf.metadata.num_rows for pf in shards)
+    total = sum(parquet_file.metadata.num_rows for parquet_file in shards)
     limit = min(total, max_documents) if max_documents else total
 
     def texts():
-        n = 0
-        for pf in shards:
-            for batch in pf.iter_batches(columns=["text"], batch_size=1024):
+        read = 0
+        for parquet_file in shards:
+            for batch in parquet_file.iter_batches(columns=["text"], batch_size=1024):
                 for text in batch.column(0).to_pylist():
-                    if n == limit:
+                    if read == limit:
                         return
-                    n += 1
+                    read += 1
                     if text:
                         yield text
 
@@ -104,13 +106,13 @@ def plan_pieces(files: list[Path], from_row: int, to_row: int) -> list[Piece]:
     """The pieces covering split rows [from_row, to_row) (rows numbered across files in order)."""
     pieces, row = [], 0
     for path in files:
-        meta = open_shard(path).metadata
-        for g in range(meta.num_row_groups):
-            n = meta.row_group(g).num_rows
-            lo, hi = max(from_row, row), min(to_row, row + n)
-            if lo < hi:
-                pieces.append(Piece(str(path), g, lo - row, hi - row, lo))
-            row += n
+        metadata = open_shard(path).metadata
+        for group in range(metadata.num_row_groups):
+            group_rows = metadata.row_group(group).num_rows
+            start, stop = max(from_row, row), min(to_row, row + group_rows)
+            if start < stop:
+                pieces.append(Piece(str(path), group, start - row, stop - row, start))
+            row += group_rows
     return pieces
 
 
@@ -136,7 +138,7 @@ def _init_worker(tokenizer_dir: str, parallel_inside: bool) -> None:
 
 
 def _tokenize_piece(piece: Piece) -> PieceTokens:
-    tok = _worker_tokenizer
+    tokenizer = _worker_tokenizer
     table = open_shard(Path(piece.path)).read_row_group(piece.row_group, columns=["text"])
     texts = table.column("text").slice(piece.start, piece.stop - piece.start).to_pylist()
     kept, dropped = [], []
@@ -147,13 +149,13 @@ def _tokenize_piece(piece: Piece) -> PieceTokens:
             dropped.append((piece.first_row + i, "empty_text"))
         else:
             kept.append(i)
-    encoded = tok.encode_batch([texts[i] for i in kept])
+    encoded = tokenizer.encode_batch([texts[i] for i in kept])
     lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
     doc_ends = np.cumsum(lengths)
     tokens = np.empty(int(doc_ends[-1]) if len(kept) else 0, dtype=_worker_dtype)
     for ids, end in zip(encoded, doc_ends):
         tokens[end - len(ids) - 1:end - 1] = ids
-    tokens[doc_ends - 1] = tok.eot_id
+    tokens[doc_ends - 1] = tokenizer.eot_id
     row_ends = piece.first_row + np.asarray(kept, dtype=np.int64) + 1
     return PieceTokens(tokens, doc_ends, row_ends, dropped, len(texts))
 
@@ -187,9 +189,9 @@ class _PiecePool:
         pending = deque(self.pool.apply_async(_tokenize_piece, (p,)) for p in islice(todo, 2 * self.workers))
         while pending:
             result = pending.popleft().get()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(self.pool.apply_async(_tokenize_piece, (nxt,)))
+            following = next(todo, None)
+            if following is not None:
+                pending.append(self.pool.apply_async(_tokenize_piece, (following,)))
             yield result
 
 
@@ -199,8 +201,6 @@ def token_dtype(vocab_size: int) -> str:
 
 
 def _write_shard(root: Path, split: str, index: int, tokens: np.ndarray, dtype: str) -> dict:
-    from core.fsio import atomic_write_bytes
-
     data = tokens.astype("<u2" if dtype == "uint16" else "<u4").tobytes()
     file = f"{split}/shard-{index:05d}.bin"
     atomic_write_bytes(str(root / file), data)
@@ -244,7 +244,8 @@ class _SplitCutter:
 
 # -- the stage -------------------------------------------------------------------------------
 def _fingerprint(files: list[Path]) -> list[dict]:
-    return [{"file": f.name, "bytes": f.stat().st_size, "rows": open_shard(f).metadata.num_rows} for f in files]
+    return [{"file": path.name, "bytes": path.stat().st_size, "rows": open_shard(path).metadata.num_rows}
+            for path in files]
 
 
 def _load_state(out: Path, expected: dict) -> dict | None:
@@ -265,76 +266,72 @@ def _load_state(out: Path, expected: dict) -> dict | None:
     return None
 
 
-def tokenize_shards(shards_dir, tokenizer_dir, out, cfg, progress: bool = True) -> dict:
+def tokenize_shards(shards_dir, tokenizer_dir, out, config: TokenizerConfig, progress: bool = True) -> dict:
     """Tokenize every configured split present in `shards_dir`; returns the manifest."""
-    from core.fsio import atomic_write_text
-    from core.stats import write_stats_json
-
     shards_dir, out = Path(shards_dir), Path(out)
     if not shards_dir.is_dir():
         raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
-    present = [s for s in cfg.splits if (shards_dir / s).is_dir()]
+    present = [split for split in config.splits if (shards_dir / split).is_dir()]
     if not present:
-        raise ValueError(f"{shards_dir}: none of the splits {cfg.splits} is there")
-    files = {s: split_files(shards_dir, s) for s in present}
-    tok = load_tokenizer(tokenizer_dir)
-    dtype = token_dtype(tok.vocab_size)
+        raise ValueError(f"{shards_dir}: none of the splits {config.splits} is there")
+    files = {split: split_files(shards_dir, split) for split in present}
+    tokenizer = load_tokenizer(tokenizer_dir)
+    dtype = token_dtype(tokenizer.vocab_size)
     expected = {
-        "format": FORMAT, "tokenizer_sha256": tok.sha256(), "shard_tokens": cfg.shard_tokens,
-        "source": {s: _fingerprint(f) for s, f in files.items()},
+        "format": FORMAT, "tokenizer_sha256": tokenizer.sha256(), "shard_tokens": config.shard_tokens,
+        "source": {split: _fingerprint(split_paths) for split, split_paths in files.items()},
     }
     state = _load_state(out, expected) or {
-        **expected, "dtype": dtype, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
+        **expected, "dtype": dtype, "vocab_size": tokenizer.vocab_size, "eot_id": tokenizer.eot_id,
         "tokenizer_dir": str((out / TOKENIZER_COPY).resolve()), "splits": {},
     }
     for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run's atomic writes
         stale.unlink()
-    tok.save(out / TOKENIZER_COPY)  # the tokens are only readable with their tokenizer
-    tok_dir = str(out / TOKENIZER_COPY)
+    tokenizer.save(out / TOKENIZER_COPY)  # the tokens are only readable with their tokenizer
+    tokenizer_copy = str(out / TOKENIZER_COPY)
 
     def save_progress():
         atomic_write_text(str(out / PARTIAL), json.dumps(state, indent=1) + "\n")
 
-    with _PiecePool(tok_dir, cfg.workers) as pool:
+    with _PiecePool(tokenizer_copy, config.workers) as pool:
         for split in present:
             _repair_missing(out, split, files[split], state["splits"].get(split, {}), pool, dtype)
-        _tokenize_splits(out, state, files, pool, cfg.shard_tokens, dtype, progress, save_progress)
+        _tokenize_splits(out, state, files, pool, config.shard_tokens, dtype, progress, save_progress)
     atomic_write_text(str(out / MANIFEST), json.dumps(state, indent=1) + "\n")
     (out / PARTIAL).unlink(missing_ok=True)
     counts = {"tokenize": stage_counts(state)}
     counts["tokenize"].check()
-    write_stats_json(out / STATS, counts, {"splits": {s: {k: v for k, v in st.items() if k != "shards"}
-                                                       for s, st in state["splits"].items()}})
+    summaries = {split: {key: value for key, value in split_state.items() if key != "shards"}
+                 for split, split_state in state["splits"].items()}
+    write_stats_json(out / STATS, counts, {"splits": summaries})
     return state
 
 
 def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool: "_PiecePool", shard_tokens: int,
                      dtype: str, progress: bool, save_progress) -> None:
     """Continue every unfinished split from its `next_row`, saving progress after each shard."""
-    from tqdm import tqdm
-
-    total_rows = {s: sum(fp["rows"] for fp in state["source"][s]) for s in files}
-    todo = sum(total_rows[s] - state["splits"].get(s, {}).get("next_row", 0) for s in files)
+    total_rows = {split: sum(fingerprint["rows"] for fingerprint in state["source"][split]) for split in files}
+    todo = sum(total_rows[split] - state["splits"].get(split, {}).get("next_row", 0) for split in files)
     bar = tqdm(total=todo, unit="doc", desc="tokenizing", disable=not progress)
     for split in files:
-        st = state["splits"].setdefault(split, {"shards": [], "next_row": 0, "dropped": {}, "complete": False})
-        if st["complete"]:
+        split_state = state["splits"].setdefault(split, {"shards": [], "next_row": 0, "dropped": {}, "complete": False})
+        if split_state["complete"]:
             continue
-        cutter = _SplitCutter(shard_tokens, st["next_row"])
-        dropped = Counter(st["dropped"])
+        cutter = _SplitCutter(shard_tokens, split_state["next_row"])
+        dropped = Counter(split_state["dropped"])
         pending_drops: list[tuple[int, str]] = []
 
         def emit(final: bool):
             for tokens, documents, rows in cutter.cut(final, total_rows[split]):
-                record = _write_shard(out, split, len(st["shards"]), tokens, dtype)
-                st["shards"].append({**record, "documents": documents, "rows": rows})
+                record = _write_shard(out, split, len(split_state["shards"]), tokens, dtype)
+                split_state["shards"].append({**record, "documents": documents, "rows": rows})
                 for row, reason in [d for d in pending_drops if d[0] < rows[1]]:
                     dropped[reason] += 1
                 pending_drops[:] = [d for d in pending_drops if d[0] >= rows[1]]
-                st.update(next_row=rows[1], dropped=dict(dropped))
+                split_state.update(next_row=rows[1], dropped=dict(dropped))
                 save_progress()
 
-        pieces = plan_pieces(files[split], st["next_row"], total_rows[split])
+        pieces = plan_pieces(files[split], split_state["next_row"], total_rows[split])
         for part in pool.map(pieces):
             cutter.add(part)
             pending_drops.extend(part.dropped)
@@ -342,30 +339,28 @@ def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool:
             bar.update(part.rows)
         emit(final=True)
         dropped.update(reason for _, reason in pending_drops)
-        documents = sum(s["documents"] for s in st["shards"])
+        documents = sum(shard["documents"] for shard in split_state["shards"])
         if not documents:
             raise ValueError(f"{files[split][0].parent}: split {split!r} has no non-empty documents")
-        st.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
-                  documents=documents, tokens=sum(s["tokens"] for s in st["shards"]))
+        split_state.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
+                  documents=documents, tokens=sum(shard["tokens"] for shard in split_state["shards"]))
         save_progress()
     bar.close()
 
 
-def stage_counts(manifest: dict):
-    """Rows in, documents out, rows dropped by reason, over all splits (a StageCounts)."""
-    from core.stats import StageCounts
-
+def stage_counts(manifest: dict) -> StageCounts:
+    """Rows in, documents out, rows dropped by reason, over all splits."""
     dropped: Counter = Counter()
-    for st in manifest["splits"].values():
-        dropped.update(st["dropped"])
-    return StageCounts("tokenize", sum(st["rows"] for st in manifest["splits"].values()),
-                       sum(st["documents"] for st in manifest["splits"].values()), dict(dropped))
+    for split_state in manifest["splits"].values():
+        dropped.update(split_state["dropped"])
+    return StageCounts("tokenize", sum(split_state["rows"] for split_state in manifest["splits"].values()),
+                       sum(split_state["documents"] for split_state in manifest["splits"].values()), dict(dropped))
 
 
-def _repair_missing(out: Path, split: str, files: list[Path], st: dict, pool: _PiecePool, dtype: str):
+def _repair_missing(out: Path, split: str, files: list[Path], split_state: dict, pool: _PiecePool, dtype: str):
     """Rebuild recorded shards whose file is missing or has the wrong size, from their rows."""
     itemsize = np.dtype(dtype).itemsize
-    for index, shard in enumerate(st.get("shards", [])):
+    for index, shard in enumerate(split_state.get("shards", [])):
         path = out / shard["file"]
         if path.is_file() and path.stat().st_size == shard["tokens"] * itemsize:
             continue
@@ -377,30 +372,3 @@ def _repair_missing(out: Path, split: str, files: list[Path], st: dict, pool: _P
             path.unlink()
             raise ValueError(f"{path}: rebuilt shard differs from the recorded one (input changed?); "
                              f"delete {out} to start over")
-
-
-# -- CLI -------------------------------------------------------------------------------------
-def add_cli(subparsers, common) -> None:
-    parser = subparsers.add_parser(
-        "tokenize", parents=[common], help="dataset shards -> token shards for training",
-        description="Tokenize DIR/<split>/*.parquet (column `text`) into TOKENS/<split>/shard-NNNNN.bin "
-                    "(little-endian uint16/uint32, <|endoftext|> after every document) with "
-                    "TOKENS/manifest.json. Resumable: rerun the same command after an interruption.",
-    )
-    parser.add_argument("--shards", required=True, metavar="DIR", help="dataset shards (output of `webtext build`)")
-    parser.add_argument("--tokenizer", required=True, metavar="TOKDIR",
-                        help="tokenizer directory (tokenizer.json, or GPT-2's encoder.json + vocab.bpe)")
-    parser.add_argument("--out", required=True, metavar="TOKENS", help="output directory for token shards")
-    parser.set_defaults(func=_cli_tokenize)
-
-
-def _cli_tokenize(args, cfg) -> int:
-    from core.stats import format_counts_table
-
-    manifest = tokenize_shards(args.shards, args.tokenizer, args.out, cfg.tokenizer)
-    print(format_counts_table({"tokenize": stage_counts(manifest)}))
-    for split, st in manifest["splits"].items():
-        print(f"{split:<6} {st['tokens']:>14,} tokens {st['documents']:>10,} documents "
-              f"{len(st['shards']):>5} shards")
-    print(f"{manifest['dtype']} token shards -> {args.out}/{MANIFEST}")
-    return 0

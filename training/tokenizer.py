@@ -31,6 +31,7 @@ from typing import Iterable
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
+from core.fsio import atomic_write_text
 from training.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,17 @@ def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's printable stand-in character for every byte (what BPE tokens are spelled in)."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     mapping, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            mapping[b] = chr(b)
+    for byte in range(256):
+        if byte in printable:
+            mapping[byte] = chr(byte)
         else:
-            mapping[b] = chr(256 + extra)
+            mapping[byte] = chr(256 + extra)
             extra += 1
     return mapping
 
 
 _BYTE_CHAR = bytes_to_unicode()
-_CHAR_BYTE = {c: b for b, c in _BYTE_CHAR.items()}
+_CHAR_BYTE = {char: byte for byte, char in _BYTE_CHAR.items()}
 
 
 def _surrogate_or_escape(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -83,7 +84,7 @@ class Tokenizer:
         ids = sorted(vocab.values())
         if ids != list(range(len(vocab))):
             raise ValueError("vocabulary ids must be exactly 0..n-1 without gaps or repeats")
-        missing = [b for b, c in _BYTE_CHAR.items() if c not in vocab]
+        missing = [byte for byte, char in _BYTE_CHAR.items() if char not in vocab]
         if missing:
             raise ValueError(f"not a byte-level vocabulary: {len(missing)} of the 256 byte tokens are "
                              f"missing (e.g. byte {missing[0]})")
@@ -105,8 +106,8 @@ class Tokenizer:
         self._hf_json = hf.to_str()  # what transformers loads; EOT special as in GPT-2
         hf.encode_special_tokens = True  # the EOT *text* inside a document is plain text
         self._hf = hf
-        self._byte_ids = [vocab[_BYTE_CHAR[b]] for b in range(256)]
-        self._id_bytes = [_token_bytes(tok) for tok in sorted(vocab, key=vocab.__getitem__)]
+        self._byte_ids = [vocab[_BYTE_CHAR[byte]] for byte in range(256)]
+        self._id_bytes = [_token_bytes(token) for token in sorted(vocab, key=vocab.__getitem__)]
 
     # -- encoding ---------------------------------------------------------------------------
     def encode(self, text: str, allow_eot: bool = False) -> list[int]:
@@ -135,7 +136,7 @@ class Tokenizer:
         out: list[int] = []
         for i, part in enumerate(_LONE_SURROGATES.split(text)):
             if i % 2:
-                out.extend(self._byte_ids[b] for b in part.encode("utf-8", "surrogatepass"))
+                out.extend(self._byte_ids[byte] for byte in part.encode("utf-8", "surrogatepass"))
             elif part:
                 out.extend(self._hf.encode(part, add_special_tokens=False).ids)
         return out
@@ -168,8 +169,6 @@ class Tokenizer:
 
     def save(self, directory) -> None:
         """Write tokenizer.json plus GPT-2's encoder.json and vocab.bpe (same content)."""
-        from core.fsio import atomic_write_text  # imports Beam: keep it out of tokenize workers
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(str(directory / TOKENIZER_JSON), self._hf_json)
@@ -181,8 +180,8 @@ class Tokenizer:
 def _token_bytes(token: str) -> bytes:
     """The bytes a vocabulary entry stands for (entries outside GPT-2's byte alphabet, like
     extra special tokens in a user's file, stand for their own UTF-8 text)."""
-    if all(c in _CHAR_BYTE for c in token):
-        return bytes(_CHAR_BYTE[c] for c in token)
+    if all(char in _CHAR_BYTE for char in token):
+        return bytes(_CHAR_BYTE[char] for char in token)
     return token.encode("utf-8")
 
 
@@ -262,12 +261,12 @@ def _from_tokenizer_json(path: Path) -> Tokenizer:
 
 
 # -- training --------------------------------------------------------------------------------
-def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, show_progress: bool = False) -> Tokenizer:
-    """Learn `cfg.vocab_size - 1` byte-level BPE tokens from `texts` (streamed), then put
+def train_tokenizer(texts: Iterable[str], config: TokenizerConfig, show_progress: bool = False) -> Tokenizer:
+    """Learn `config.vocab_size - 1` byte-level BPE tokens from `texts` (streamed), then put
     `<|endoftext|>` after them so it gets the last id as in GPT-2."""
     trainer = trainers.BpeTrainer(
-        vocab_size=cfg.vocab_size - 1,
-        min_frequency=cfg.min_frequency,
+        vocab_size=config.vocab_size - 1,
+        min_frequency=config.min_frequency,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen or not
         special_tokens=[],  # added last, below, instead of first
         show_progress=show_progress,
@@ -277,8 +276,8 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, show_progress: b
     hf.train_from_iterator(_trainable(texts), trainer)
     model = json.loads(hf.to_str())["model"]
     vocab = dict(model["vocab"])
-    if len(vocab) < cfg.vocab_size - 1:
-        log.warning("corpus too small for vocab_size=%d: learned %d tokens", cfg.vocab_size, len(vocab) + 1)
+    if len(vocab) < config.vocab_size - 1:
+        log.warning("corpus too small for vocab_size=%d: learned %d tokens", config.vocab_size, len(vocab) + 1)
     vocab[EOT] = len(vocab)
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     return Tokenizer(vocab, merges)
@@ -296,36 +295,3 @@ def _trainable(texts: Iterable[str]):
             batch = []
     if batch:
         yield batch
-
-
-# -- CLI -------------------------------------------------------------------------------------
-def add_cli(subparsers, common) -> None:
-    parser = subparsers.add_parser("tokenizer", help="train a GPT-2 byte-level BPE tokenizer",
-                                   description="Byte-level BPE tokenizer (GPT-2 layout).")
-    sub = parser.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
-    train = sub.add_parser(
-        "train", parents=[common], help="learn the BPE vocabulary from the train split of dataset shards",
-        description="Learn a byte-level BPE vocabulary (tokenizer.vocab_size tokens, <|endoftext|> last) "
-                    "from DIR/<tokenizer.train_split>/*.parquet and save tokenizer.json, encoder.json "
-                    "and vocab.bpe to TOKDIR.",
-    )
-    train.add_argument("--shards", required=True, metavar="DIR", help="dataset shards (output of `webtext build`)")
-    train.add_argument("--out", required=True, metavar="TOKDIR", help="directory to write the tokenizer to")
-    train.set_defaults(func=_cli_train)
-
-
-def _cli_train(args, cfg) -> int:
-    from tqdm import tqdm
-
-    from training.tokenize import iter_split_texts, split_files
-
-    tcfg = cfg.tokenizer
-    files = split_files(Path(args.shards), tcfg.train_split)
-    texts, total = iter_split_texts(files, tcfg.train_max_documents)
-    bar = tqdm(texts, total=total, unit="doc", desc="reading texts")
-    tok = train_tokenizer(bar, tcfg, show_progress=True)
-    bar.close()
-    tok.save(args.out)
-    print(f"tokenizer: {tok.vocab_size} tokens (<|endoftext|> = {tok.eot_id}) from {bar.n} documents "
-          f"of {args.shards}/{tcfg.train_split} -> {args.out}  sha256 {tok.sha256()[:16]}")
-    return 0

@@ -1,4 +1,4 @@
-"""`webtext train`: the GPT-2 training loop.
+"""The GPT-2 training loop (`webtext train`).
 
 AdamW (decay on weight matrices only), linear warmup + cosine decay, gradient accumulation
 up to `train.batch_tokens` per optimiser step, global-norm clipping, bf16 autocast on CUDA and
@@ -26,10 +26,13 @@ from tqdm import tqdm
 
 from training import host_memory
 from training.checkpoint import load_checkpoint, save_model_checkpoint
+from training.config import ModelConfig, TrainConfig
 from training.data import ShuffledStream, TokenManifest, TokenWindows, sequential_batches
+from training.devices import autocast_for, compute_dtype, init_distributed, resolve_device
 from training.evaluate import score_batches, token_byte_lengths
 from training.logging_utils import RunLogger, measure_gemm_flops, plot_loss_curve, read_jsonl_log
 from training.model import GPT, GPTConfig, model_config_from
+from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 CHECKPOINT_GLOB = "ckpt-*.pt"
@@ -39,69 +42,17 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss or gradient and the NaN policy says stop."""
 
 
-# ---------------------------------------------------------------- devices and processes
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
-
-
-def init_distributed(backend: str, device: torch.device) -> Dist:
-    """Join the torchrun process group when launched by torchrun; one process otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist()
-    if backend == "auto":
-        backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend)
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def compute_dtype(setting: str, device: torch.device) -> torch.dtype:
-    if setting == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[setting]
-
-
-def autocast_for(device: torch.device, dtype: torch.dtype):
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 # ---------------------------------------------------------------- schedule and batch
 
 
-def lr_at(step: int, cfg) -> float:
+def lr_at(step: int, config: TrainConfig) -> float:
     """Linear warmup over `warmup_steps`, then cosine decay to `min_lr` at `max_steps`."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    if step >= cfg.max_steps:
-        return cfg.min_lr
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    if step >= config.max_steps:
+        return config.min_lr
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    return config.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (config.learning_rate - config.min_lr)
 
 
 def grad_accum_steps(batch_tokens: int, micro_batch: int, block_size: int, world: int) -> int:
@@ -119,12 +70,12 @@ def grad_accum_steps(batch_tokens: int, micro_batch: int, block_size: int, world
 
 
 def rng_state(device: torch.device) -> dict:
-    np_state = np.random.get_state()
-    py_state = random.getstate()
+    numpy_state = np.random.get_state()
+    python_state = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *map(float, numpy_state[2:])],
+        "python": [python_state[0], list(python_state[1]), python_state[2]],
     }
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
@@ -177,19 +128,51 @@ class StopRequest:
         self._previous = {}
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
+    def _handle(self, number, frame):
+        if self.requested and number == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name = signal.Signals(number).name
+
+
+# ---------------------------------------------------------------- throughput
+
+
+class Throughput:
+    """Tokens per second of the training steps alone: time spent `paused()` (validation,
+    checkpoints) is left out of the rate, though not out of the run's seconds."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.tokens = 0  # trained in this run
+        self._since, self._tokens_since = self.started, 0
+
+    def add(self, tokens: int) -> None:
+        self.tokens += tokens
+
+    def rate(self) -> float:
+        """Tokens per second since the previous call (or the start)."""
+        now = time.perf_counter()
+        rate = (self.tokens - self._tokens_since) / max(now - self._since, 1e-9)
+        self._since, self._tokens_since = now, self.tokens
+        return rate
+
+    @contextlib.contextmanager
+    def paused(self):
+        paused_at = time.perf_counter()
+        yield
+        self._since += time.perf_counter() - paused_at
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
 
 
 # ---------------------------------------------------------------- the trainer
@@ -209,17 +192,16 @@ class TrainResult:
 class Trainer:
     """One training run in RUNDIR over the token shards in TOKENS (fresh or resumed)."""
 
-    def __init__(self, cfg, tokens_dir: str | Path, run_dir: str | Path, resume: bool = False,
-                 tokenizer_dir: str | Path | None = None):
-        self.cfg = cfg
-        self.tcfg = cfg.train
+    def __init__(self, train_config: TrainConfig, model_config: ModelConfig, tokens_dir: str | Path,
+                 run_dir: str | Path, resume: bool = False, tokenizer_dir: str | Path | None = None):
+        self.config = config = train_config
         self.tokens_dir = Path(tokens_dir)
         self.run_dir = Path(run_dir)
-        if self.tcfg.num_threads:
-            torch.set_num_threads(self.tcfg.num_threads)
-        self.device = resolve_device(self.tcfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-        self.dist = init_distributed(self.tcfg.ddp_backend, self.device)
-        self.dtype = compute_dtype(self.tcfg.dtype, self.device)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.processes = init_distributed(config.ddp_backend, self.device)
+        self.dtype = compute_dtype(config.dtype, self.device)
         # No fresh, zeroed pages for each step's large buffers on CPU; CUDA has its own caching allocator.
         self.kept_freed_memory = self.device.type == "cpu" and host_memory.keep_freed_memory()
         self.manifest = TokenManifest.load(self.tokens_dir)
@@ -229,25 +211,25 @@ class Trainer:
             raise ValueError(f"{self.run_dir} already holds checkpoints: pass --resume to continue "
                              "that run, or choose another --out")
 
-        seed_everything(self.tcfg.seed)  # the same initial weights on every rank
+        seed_everything(config.seed)  # the same initial weights on every rank
         if checkpoint is not None:
-            self.model_config = GPTConfig(**checkpoint["model_config"])
+            self.gpt_config = GPTConfig(**checkpoint["model_config"])
         else:
-            self.model_config = model_config_from(cfg.model, vocab_size=self.manifest.vocab_size)
-        if self.model_config.vocab_size < self.manifest.vocab_size:
-            raise ValueError(f"model vocab_size {self.model_config.vocab_size} < the token shards' "
+            self.gpt_config = model_config_from(model_config, vocab_size=self.manifest.vocab_size)
+        if self.gpt_config.vocab_size < self.manifest.vocab_size:
+            raise ValueError(f"model vocab_size {self.gpt_config.vocab_size} < the token shards' "
                              f"vocab_size {self.manifest.vocab_size}")
-        self.model = GPT(self.model_config).to(self.device)
-        self.block_size = self.model_config.block_size
-        self.accum = grad_accum_steps(self.tcfg.batch_tokens, self.tcfg.micro_batch_size, self.block_size,
-                                      self.dist.world)
+        self.model = GPT(self.gpt_config).to(self.device)
+        self.block_size = self.gpt_config.block_size
+        self.accumulation_steps = grad_accum_steps(config.batch_tokens, config.micro_batch_size, self.block_size,
+                                                   self.processes.world)
         self.optimizer = torch.optim.AdamW(
-            self.model.param_groups(self.tcfg.weight_decay), lr=self.tcfg.learning_rate,
-            betas=(self.tcfg.beta1, self.tcfg.beta2), eps=self.tcfg.eps,
+            self.model.param_groups(config.weight_decay), lr=config.learning_rate,
+            betas=(config.beta1, config.beta2), eps=config.eps,
             fused=True,  # one pass per tensor instead of ~8 elementwise ops, on CUDA and CPU alike
         )
-        self.train_windows = TokenWindows(self.tokens_dir, self.tcfg.train_split, self.block_size, self.manifest)
-        self.stream = ShuffledStream(self.train_windows, self.tcfg.seed)
+        self.train_windows = TokenWindows(self.tokens_dir, config.train_split, self.block_size, self.manifest)
+        self.stream = ShuffledStream(self.train_windows, config.seed)
         self.val_windows = self._val_windows()
         self.tokenizer_dir = self._tokenizer_dir(tokenizer_dir or (checkpoint or {}).get("tokenizer_dir"))
         self.byte_lengths = self._byte_lengths()
@@ -255,15 +237,16 @@ class Trainer:
         self.step = 0
         self.cursor = 0  # global window position in the shuffled stream
         self.nan_skips = 0
+        self.consecutive_skips = 0  # of this run()
         if checkpoint is not None:
             self._restore(checkpoint)
         else:
-            torch.manual_seed(self.tcfg.seed + self.dist.rank)  # per-rank dropout streams
+            torch.manual_seed(config.seed + self.processes.rank)  # per-rank dropout streams
 
         self.train_model = self.model
-        if self.tcfg.compile:
+        if config.compile:
             self.train_model = torch.compile(self.model)
-        if self.dist.enabled:
+        if self.processes.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             self.train_model = DistributedDataParallel(
@@ -292,23 +275,23 @@ class Trainer:
         self.nan_skips = int(checkpoint.get("nan_skips", 0))
         saved = checkpoint.get("train_config", {})
         for key in ("batch_tokens", "seed", "micro_batch_size"):
-            if key in saved and saved[key] != getattr(self.tcfg, key):
+            if key in saved and saved[key] != getattr(self.config, key):
                 log.warning("resuming with train.%s=%r (checkpoint: %r): the run will not match an "
-                            "uninterrupted one", key, getattr(self.tcfg, key), saved[key])
+                            "uninterrupted one", key, getattr(self.config, key), saved[key])
         states = checkpoint["rng"]
-        if len(states) == self.dist.world:
-            set_rng_state(states[self.dist.rank], self.device)
+        if len(states) == self.processes.world:
+            set_rng_state(states[self.processes.rank], self.device)
         else:
             log.warning("checkpoint was written by %d processes, now %d: RNG streams reseeded",
-                        len(states), self.dist.world)
-            torch.manual_seed(self.tcfg.seed + self.step + self.dist.rank)
+                        len(states), self.processes.world)
+            torch.manual_seed(self.config.seed + self.step + self.processes.rank)
 
     def _val_windows(self) -> TokenWindows | None:
-        if self.tcfg.val_split not in self.manifest.splits:
-            log.warning("%s has no %r split: no validation", self.tokens_dir, self.tcfg.val_split)
+        if self.config.val_split not in self.manifest.splits:
+            log.warning("%s has no %r split: no validation", self.tokens_dir, self.config.val_split)
             return None
         try:
-            return TokenWindows(self.tokens_dir, self.tcfg.val_split, self.block_size, self.manifest)
+            return TokenWindows(self.tokens_dir, self.config.val_split, self.block_size, self.manifest)
         except ValueError as exc:  # a tiny corpus: train anyway, say why there is no validation
             log.warning("no validation: %s", exc)
             return None
@@ -322,41 +305,81 @@ class Trainer:
             log.warning("no tokenizer known for %s (pass --tokenizer): bits per byte not reported",
                         self.tokens_dir)
             return None
-        from training.tokenizer import load_tokenizer
-
         tokenizer = load_tokenizer(self.tokenizer_dir)
         if self.manifest.tokenizer_sha256 and tokenizer.sha256() != self.manifest.tokenizer_sha256:
             raise ValueError(f"tokenizer {self.tokenizer_dir} (sha256 {tokenizer.sha256()[:12]}) is not the "
                              f"one the token shards were made with ({self.manifest.tokenizer_sha256[:12]})")
         return token_byte_lengths(tokenizer)
 
+    # -- the loop
+
+    def run(self, until_step: int | None = None) -> TrainResult:
+        """Train up to step `until_step` (default and at most train.max_steps): one optimiser
+        step at a time, then log, validate and checkpoint when due, or when a signal asks to stop."""
+        config = self.config
+        end = min(config.max_steps, until_step) if until_step else config.max_steps
+        if end <= self.step:
+            raise ValueError(f"{self.run_dir} is already at step {self.step}: nothing to do up to step {end} "
+                             f"(raise train.max_steps or --until-step to train further)")
+        self._start_run_log()
+        throughput = Throughput()
+        loss = val = checkpoint = None
+        stopped_by = "max_steps" if end == config.max_steps else "until_step"
+        self.consecutive_skips = 0
+        with StopRequest() as stop:
+            while self.step < end:
+                loss, grad_norm = self._train_step()
+                self.step += 1
+                throughput.add(config.batch_tokens)
+                self._progress.update(1)
+                self._check_finite(loss, grad_norm)
+                if self.step % config.log_interval == 0 or self.step == end:
+                    self._log_train(loss, grad_norm, throughput)
+                with throughput.paused():  # validation and checkpoints stay out of tok/s and MFU
+                    if self._due(config.eval_interval) or self.step == config.max_steps:
+                        val = self._validate_and_log()
+                    stopping = self._stop_agreed(stop.requested)
+                    if self._due(config.checkpoint_interval) or stopping or self.step == end:
+                        checkpoint = self.save_checkpoint()
+                if stopping:
+                    stopped_by = stop.signal_name or "signal"
+                    break
+        self._end_run_log(stopped_by, throughput)
+        if self.processes.distributed:
+            dist.destroy_process_group()
+        return TrainResult(self.run_dir, self.step, self.step * config.batch_tokens, loss, val, checkpoint, stopped_by)
+
+    def _due(self, interval: int) -> bool:
+        """Whether this step ends an interval of `interval` steps (never, for 0)."""
+        return bool(interval) and self.step % interval == 0
+
     # -- one optimiser step
 
     def _train_step(self) -> tuple[float, float]:
         """Forward/backward over this rank's micro-batches, then clip and step; returns
         (loss, grad norm) averaged over ranks. Non-finite values leave the weights untouched."""
-        model, accum = self.train_model, self.accum
-        lr = lr_at(self.step, self.tcfg)
+        model, accumulation_steps, processes = self.train_model, self.accumulation_steps, self.processes
+        lr = lr_at(self.step, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=self.device)
-        batches = self.stream.micro_batches(self.cursor, self.tcfg.micro_batch_size, accum,
-                                            self.dist.rank, self.dist.world)
-        for micro, (x, y) in enumerate(batches):
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            last = micro == accum - 1
-            sync = contextlib.nullcontext() if last or not self.dist.enabled else model.no_sync()
+        batches = self.stream.micro_batches(self.cursor, self.config.micro_batch_size, accumulation_steps,
+                                            processes.rank, processes.world)
+        for micro_step, (x, y) in enumerate(batches):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)  # (B, T) each
+            last = micro_step == accumulation_steps - 1
+            sync = contextlib.nullcontext() if last or not processes.distributed else model.no_sync()
             with sync:
                 with autocast_for(self.device, self.dtype):
                     _, loss = model(x, y)
-                (loss / accum).backward()
+                (loss / accumulation_steps).backward()
             loss_sum += loss.detach().float()
-        self.cursor += self.tcfg.micro_batch_size * accum * self.dist.world
-        loss = loss_sum / accum
-        if self.dist.enabled:
+        self.cursor += self.config.micro_batch_size * accumulation_steps * processes.world
+        loss = loss_sum / accumulation_steps
+        if processes.distributed:
             dist.all_reduce(loss)  # gloo has no AVG
-            loss /= self.dist.world
-        max_norm = self.tcfg.grad_clip if self.tcfg.grad_clip > 0 else float("inf")
+            loss /= processes.world
+        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         loss_value, norm_value = loss.item(), grad_norm.item()
         if math.isfinite(loss_value) and math.isfinite(norm_value):
@@ -364,8 +387,30 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return loss_value, norm_value
 
+    def _check_finite(self, loss: float, grad_norm: float) -> None:
+        """Count a step whose loss or gradient was not finite (its update was skipped); raise
+        NonFiniteLossError where the NaN policy says stop or too many came in a row."""
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            self.consecutive_skips = 0
+            return
+        config = self.config
+        self.nan_skips += 1
+        self.consecutive_skips += 1
+        message = (f"step {self.step}: non-finite loss {loss} / grad norm {grad_norm} "
+                   f"(learning rate {lr_at(self.step - 1, config):.3g})")
+        if self.processes.main:
+            self._logger.write("nonfinite", self.step, loss=str(loss), grad_norm=str(grad_norm),
+                               policy=config.nan_policy)
+        if config.nan_policy == "stop":
+            raise NonFiniteLossError(message + "; train.nan_policy=stop. Lower the learning rate "
+                                     "or resume from an earlier checkpoint.")
+        if self.consecutive_skips >= config.max_nan_skips:
+            raise NonFiniteLossError(message + f"; {self.consecutive_skips} consecutive steps skipped "
+                                     f"(train.max_nan_skips={config.max_nan_skips}), giving up.")
+        log.warning("%s: step skipped", message)
+
     def _stop_agreed(self, local: bool) -> bool:
-        if not self.dist.enabled:
+        if not self.processes.distributed:
             return local
         flag = torch.tensor([int(local)], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -376,187 +421,105 @@ class Trainer:
     def validate(self) -> dict | None:
         if self.val_windows is None:
             return None
-        max_windows = self.tcfg.eval_batches * self.tcfg.micro_batch_size
-        batches = sequential_batches(self.val_windows, self.tcfg.micro_batch_size, max_windows,
-                                     self.dist.rank, self.dist.world)
+        max_windows = self.config.eval_batches * self.config.micro_batch_size
+        batches = sequential_batches(self.val_windows, self.config.micro_batch_size, max_windows,
+                                     self.processes.rank, self.processes.world)
         self.model.eval()
-        score = score_batches(self.model, batches, self.device, self.byte_lengths, autocast_for(self.device, self.dtype))
+        score = score_batches(self.model, batches, self.device, self.byte_lengths,
+                              autocast_for(self.device, self.dtype))
         self.model.train()
-        if self.dist.enabled:
+        if self.processes.distributed:
             totals = torch.tensor([score.nll, score.tokens, score.bytes], dtype=torch.float64, device=self.device)
             dist.all_reduce(totals)
             score = type(score)(*totals.tolist())
         return score.summary()
 
+    def _validate_and_log(self) -> dict | None:
+        val = self.validate()
+        if self.processes.main and val:
+            self._logger.write("val", self.step, **val)
+            self._progress.write(f"step {self.step}: val loss {val['loss']:.4f}, ppl {val['perplexity']:.2f}"
+                                 + (f", bpb {val['bits_per_byte']:.4f}" if val.get("bits_per_byte") else ""))
+        return val
+
+    # -- the run log (rank 0)
+
+    def _start_run_log(self) -> None:
+        """The run directory, log.jsonl (with its `config` record on a fresh run) and the GEMM
+        peak MFU is measured against, on rank 0; the progress bar everywhere (shown by rank 0)."""
+        config, main = self.config, self.processes.main
+        self._logger = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._logger = RunLogger(self.run_dir, self.step if self.resumed_from else None, config.tensorboard)
+        self._flops_per_token = self.model.flops_per_token()
+        peak = (config.peak_flops or measure_gemm_flops(self.device, self.dtype)) if main else 1.0
+        self._peak_flops = peak * self.processes.world  # MFU of the whole job: one peak per process
+        if main:
+            log.info("model %s: %.2fM parameters; %d x %d tokens x %d micro-steps x %d processes = %d tokens/step; "
+                     "peak %.1f GFLOP/s%s", self.gpt_config, self.model.num_params() / 1e6,
+                     config.micro_batch_size, self.block_size, self.accumulation_steps, self.processes.world,
+                     config.batch_tokens, self._peak_flops / 1e9,
+                     f"; resumed from {self.resumed_from}" if self.resumed_from else "")
+            if self.step == 0:
+                self._logger.write("config", 0, train=config.model_dump(mode="json"), model=vars(self.gpt_config),
+                                   parameters=self.model.num_params(), world_size=self.processes.world,
+                                   grad_accum=self.accumulation_steps, device=str(self.device),
+                                   dtype=str(self.dtype), peak_flops=self._peak_flops,
+                                   host_memory=host_memory.describe(self.kept_freed_memory))
+        self._progress = tqdm(total=config.max_steps, initial=self.step, unit="step", disable=not main,
+                              dynamic_ncols=True, desc="train")
+
+    def _log_train(self, loss: float, grad_norm: float, throughput: Throughput) -> None:
+        if not self.processes.main:
+            return
+        tokens_per_second = throughput.rate()
+        mfu = tokens_per_second * self._flops_per_token / self._peak_flops
+        self._logger.write("train", self.step, loss=loss, lr=lr_at(self.step - 1, self.config), grad_norm=grad_norm,
+                           tokens=self.step * self.config.batch_tokens, epoch=self.stream.epoch_of(self.cursor),
+                           tok_per_s=tokens_per_second, mfu=mfu)
+        self._progress.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}",
+                                   refresh=False)
+
+    def _end_run_log(self, stopped_by: str, throughput: Throughput) -> None:
+        self._progress.close()
+        seconds = throughput.seconds()
+        if self.processes.main:
+            self._logger.write("end", self.step, stopped_by=stopped_by, seconds=seconds,
+                               tokens_this_run=throughput.tokens, tok_per_s=throughput.tokens / max(seconds, 1e-9),
+                               nan_skips=self.nan_skips)
+            self._logger.close()
+            plot_loss_curve(read_jsonl_log(self.run_dir / "log.jsonl"), self.run_dir / "loss.png")
+
     # -- checkpoints
 
     def save_checkpoint(self) -> Path | None:
         states = [rng_state(self.device)]
-        if self.dist.enabled:
-            gathered: list = [None] * self.dist.world
+        if self.processes.distributed:
+            gathered: list = [None] * self.processes.world
             dist.all_gather_object(gathered, states[0])
             states = gathered
         path = checkpoint_file(self.run_dir, self.step)
-        if self.dist.main:
+        if self.processes.main:
             save_model_checkpoint(path, self.model, extra={
                 "tokenizer_dir": self.tokenizer_dir,
                 "step": self.step,
                 "cursor": self.cursor,
                 "nan_skips": self.nan_skips,
                 "optimizer": self.optimizer.state_dict(),
-                "scheduler": {"kind": "warmup_cosine", "step": self.step, "lr": lr_at(self.step, self.tcfg)},
+                "scheduler": {"kind": "warmup_cosine", "step": self.step, "lr": lr_at(self.step, self.config)},
                 "rng": states,
-                "world_size": self.dist.world,
-                "train_config": self.tcfg.model_dump(mode="json"),
+                "world_size": self.processes.world,
+                "train_config": self.config.model_dump(mode="json"),
                 "tokens_dir": str(self.tokens_dir.resolve()),
             })
-            prune_checkpoints(self.run_dir, self.tcfg.keep_checkpoints)
-        if self.dist.enabled:
+            prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+        if self.processes.distributed:
             dist.barrier()
         return path
 
-    # -- the loop
 
-    def run(self, until_step: int | None = None) -> TrainResult:
-        tcfg = self.tcfg
-        end = min(tcfg.max_steps, until_step) if until_step else tcfg.max_steps
-        if end <= self.step:
-            raise ValueError(f"{self.run_dir} is already at step {self.step}: nothing to do up to step {end} "
-                             f"(raise train.max_steps or --until-step to train further)")
-        main = self.dist.main
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        logger = RunLogger(self.run_dir, self.step if self.resumed_from else None, tcfg.tensorboard) if main else None
-        tokens_per_step = tcfg.batch_tokens
-        flops_per_token = self.model.flops_per_token()
-        peak = (tcfg.peak_flops or measure_gemm_flops(self.device, self.dtype)) if main else 1.0
-        peak *= self.dist.world  # MFU of the whole job: one peak per process
-        if main:
-            log.info("model %s: %.2fM parameters; %d x %d tokens x %d micro-steps x %d processes = %d tokens/step; "
-                     "peak %.1f GFLOP/s%s", self.model_config, self.model.num_params() / 1e6,
-                     tcfg.micro_batch_size, self.block_size, self.accum, self.dist.world, tokens_per_step,
-                     peak / 1e9, f"; resumed from {self.resumed_from}" if self.resumed_from else "")
-            if self.step == 0:
-                logger.write("config", 0, train=tcfg.model_dump(mode="json"), model=vars(self.model_config),
-                             parameters=self.model.num_params(), world_size=self.dist.world,
-                             grad_accum=self.accum, device=str(self.device), dtype=str(self.dtype),
-                             peak_flops=peak, host_memory=host_memory.describe(self.kept_freed_memory))
-        bar = tqdm(total=tcfg.max_steps, initial=self.step, unit="step", disable=not main, dynamic_ncols=True,
-                   desc="train")
-        loss = None
-        val = None
-        stopped_by = "max_steps" if end == tcfg.max_steps else "until_step"
-        consecutive_skips = 0
-        t_last, tokens_last = time.perf_counter(), 0
-        tokens_done = 0
-        start_time = time.perf_counter()
-        checkpoint = None
-        with StopRequest() as stop:
-            while self.step < end:
-                loss, grad_norm = self._train_step()
-                self.step += 1
-                tokens_done += tokens_per_step
-                bar.update(1)
-                if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                    self.nan_skips += 1
-                    consecutive_skips += 1
-                    message = (f"step {self.step}: non-finite loss {loss} / grad norm {grad_norm} "
-                               f"(learning rate {lr_at(self.step - 1, tcfg):.3g})")
-                    if main:
-                        logger.write("nonfinite", self.step, loss=str(loss), grad_norm=str(grad_norm),
-                                     policy=tcfg.nan_policy)
-                    if tcfg.nan_policy == "stop":
-                        raise NonFiniteLossError(message + "; train.nan_policy=stop. Lower the learning rate "
-                                                 "or resume from an earlier checkpoint.")
-                    if consecutive_skips >= tcfg.max_nan_skips:
-                        raise NonFiniteLossError(message + f"; {consecutive_skips} consecutive steps skipped "
-                                                 f"(train.max_nan_skips={tcfg.max_nan_skips}), giving up.")
-                    log.warning("%s: step skipped", message)
-                else:
-                    consecutive_skips = 0
-                if main and (self.step % tcfg.log_interval == 0 or self.step == end):
-                    now = time.perf_counter()
-                    tok_s = (tokens_done - tokens_last) / max(now - t_last, 1e-9)
-                    t_last, tokens_last = now, tokens_done
-                    mfu = tok_s * flops_per_token / peak
-                    logger.write("train", self.step, loss=loss, lr=lr_at(self.step - 1, tcfg), grad_norm=grad_norm,
-                                 tokens=self.step * tokens_per_step, epoch=self.stream.epoch_of(self.cursor),
-                                 tok_per_s=tok_s, mfu=mfu)
-                    bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}", refresh=False)
-                paused_at = time.perf_counter()  # validation and checkpoints stay out of tok/s and MFU
-                if (tcfg.eval_interval and self.step % tcfg.eval_interval == 0) or self.step == tcfg.max_steps:
-                    val = self.validate()
-                    if main and val:
-                        logger.write("val", self.step, **val)
-                        bar.write(f"step {self.step}: val loss {val['loss']:.4f}, ppl {val['perplexity']:.2f}"
-                                  + (f", bpb {val['bits_per_byte']:.4f}" if val.get("bits_per_byte") else ""))
-                stopping = self._stop_agreed(stop.requested)
-                due = tcfg.checkpoint_interval and self.step % tcfg.checkpoint_interval == 0
-                if due or stopping or self.step == end:
-                    checkpoint = self.save_checkpoint()
-                t_last += time.perf_counter() - paused_at
-                if stopping:
-                    stopped_by = stop.signal_name or "signal"
-                    break
-        bar.close()
-        elapsed = time.perf_counter() - start_time
-        if main:
-            logger.write("end", self.step, stopped_by=stopped_by, seconds=elapsed, tokens_this_run=tokens_done,
-                         tok_per_s=tokens_done / max(elapsed, 1e-9), nan_skips=self.nan_skips)
-            logger.close()
-            plot_loss_curve(read_jsonl_log(self.run_dir / "log.jsonl"), self.run_dir / "loss.png")
-        if self.dist.enabled:
-            dist.destroy_process_group()
-        return TrainResult(self.run_dir, self.step, self.step * tokens_per_step, loss, val, checkpoint, stopped_by)
-
-
-def train(cfg, tokens_dir, run_dir, resume: bool = False, until_step: int | None = None,
-          tokenizer_dir=None) -> TrainResult:
-    return Trainer(cfg, tokens_dir, run_dir, resume=resume, tokenizer_dir=tokenizer_dir).run(until_step)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers, common) -> None:
-    p = subparsers.add_parser(
-        "train", parents=[common], help="train GPT-2 on token shards",
-        description="Train GPT-2 on token shards written by `webtext tokenize`. Settings: the train: and "
-                    "model: sections of pipelines.yaml (--set train.max_steps=1000 ...). Multi-GPU/CPU: "
-                    "launch with `torchrun --nproc_per_node=N -m webtext.cli train ...` (NCCL on CUDA, gloo "
-                    "on CPU); only rank 0 writes logs and checkpoints. SIGINT/SIGTERM save a checkpoint "
-                    "and exit with status 130/143; --resume continues bit-exactly. On CPU under glibc it keeps "
-                    "freed memory mapped and restarts itself once with malloc on huge pages "
-                    "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1); WEBTEXT_MALLOC_TUNING=0 turns that off.",
-    )
-    p.add_argument("--tokens", required=True, metavar="DIR", help="token-shard directory (with manifest.json)")
-    p.add_argument("--out", required=True, metavar="RUNDIR",
-                   help="run directory: checkpoints ckpt-*.pt, log.jsonl, loss.png")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUNDIR")
-    p.add_argument("--until-step", type=int, metavar="N",
-                   help="checkpoint and stop after step N (the schedule still runs to train.max_steps)")
-    p.add_argument("--tokenizer", metavar="DIR",
-                   help="tokenizer directory for bits per byte (default: the one named in the token manifest)")
-    p.set_defaults(func=run_cli)
-
-
-def run_cli(args, cfg) -> int:
-    try:
-        result = train(cfg, args.tokens, args.out, resume=args.resume, until_step=args.until_step,
-                       tokenizer_dir=args.tokenizer)
-    except NonFiniteLossError as exc:
-        print(f"webtext train: stopped: {exc}")
-        return 3
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"\nstopped by {result.stopped_by} at step {result.step} ({result.tokens:,} tokens)")
-        if result.final_loss is not None:
-            print(f"last train loss {result.final_loss:.4f}")
-        if result.val:
-            print("validation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                             for k, v in result.val.items() if v is not None))
-        print(f"checkpoint {result.checkpoint}\nlog {result.run_dir / 'log.jsonl'}\nloss curve {result.run_dir / 'loss.png'}")
-        if result.stopped_by not in ("max_steps", "until_step"):
-            print(f"resume with: webtext train --tokens {args.tokens} --out {args.out} --resume")
-    if result.stopped_by in ("SIGINT", "SIGTERM"):  # checkpointed, but not finished: say so to scripts
-        return 128 + signal.Signals[result.stopped_by].value
-    return 0
+def train(train_config: TrainConfig, model_config: ModelConfig, tokens_dir, run_dir, resume: bool = False,
+          until_step: int | None = None, tokenizer_dir=None) -> TrainResult:
+    return Trainer(train_config, model_config, tokens_dir, run_dir, resume=resume,
+                   tokenizer_dir=tokenizer_dir).run(until_step)

@@ -27,9 +27,6 @@ STAGE_CLIS = {
     "webtext.demo": ("demo",),
 }
 
-# Commands that train on CPU: they restart once with glibc's huge-page tunable (training/host_memory.py).
-HUGE_PAGE_COMMANDS = ("train", "demo")
-
 
 def _common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -103,14 +100,6 @@ def run() -> None:
     without an active exception"), turning a success into exit status 134. All our output is
     written and closed by then, so flush what is buffered and leave directly.
     """
-    if _command(sys.argv[1:]) in HUGE_PAGE_COMMANDS:
-        from training.host_memory import reexec_with_huge_pages
-
-        try:
-            reexec_with_huge_pages()  # before torch is imported: glibc reads its tunables at start
-        except ValueError as exc:  # a bad WEBTEXT_MALLOC_TUNING
-            print(f"webtext: {exc}", file=sys.stderr)
-            os._exit(2)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

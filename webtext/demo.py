@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.stats import StageCounts, format_counts_table
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DUMP = REPO / "crawl" / "sample" / "reddit" / "RS_sample.zst"
-SAMPLE_WEB = REPO / "crawl" / "sample" / "web"
+if TYPE_CHECKING:
+    from sample.bundled import Sample
+
 DEMO_MARKER = ".webtext-demo"  # marks a folder the demo made, so a rerun may clear it
 
 # Sized so the whole demo takes a few minutes on 2 CPU cores; user --set arguments win.
@@ -57,12 +58,12 @@ STAGE_ORDER = ["harvest", "crawl", "read", "extract", "filter", "wikipedia", "de
                "write", "tokenize"]
 
 
-def demo_steps(out: Path) -> list[tuple[str, list[str]]]:
-    """(what it does, webtext arguments) for every stage, in order."""
+def demo_steps(out: Path, sample: Sample) -> list[tuple[str, list[str]]]:
+    """(what it does, webtext arguments) for every stage, in order, on `sample`."""
     return [
-        ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", str(SAMPLE_DUMP), "--out", str(out / "urls")]),
+        ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", str(sample.dump), "--out", str(out / "urls")]),
         ("crawl the URLs from the sample web served on 127.0.0.1",
-         ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(SAMPLE_WEB)]),
+         ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(sample.web)]),
         ("WARC -> extracted, filtered, deduplicated Parquet shards",
          ["build", "--warc", str(out / "crawl"), "--out", str(out / "dataset")]),
         ("learn a byte-level BPE vocabulary", ["tokenizer", "train", "--shards", str(out / "dataset"),
@@ -115,13 +116,15 @@ def _run_step(number: int, total: int, what: str, args: list[str], common: list[
 
 
 def run_demo(args, cfg) -> int:
+    from sample.bundled import ensure_built
+
     out = Path(args.out)
     prepare_out(out)
     common = [f"--config={args.config}"] if args.config else []
     for override in DEMO_OVERRIDES + list(args.overrides):
         common += ["--set", override]
     started = time.perf_counter()
-    steps = demo_steps(out)
+    steps = demo_steps(out, ensure_built())  # generates the sample on first use
     for number, (what, step_args) in enumerate(steps, 1):
         try:
             _run_step(number, len(steps), what, step_args, common)

@@ -9,13 +9,16 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 from crawl.crawl_log import SCHEMA
-from crawl.replay import DEFAULT_WEB, expected_outcomes
+from tests.sample.truth import BUNDLED, expected_outcomes
 from tests.crawl.test_crawler_support import PAGE, crawl_cli, read_log, warc_records, write_url_table, write_web
 
 NEWS_ROBOTS = "User-agent: OtherBot\nDisallow: /\n\nUser-agent: *\nDisallow: /private/\n"
 BLOG_ROBOTS = "User-agent: *\nDisallow: /\n\nUser-agent: webtextbot\nDisallow: /drafts/\n"  # our group wins
 REDIRECT_CHAIN = {f"news.example/hop{i}": {"status": 302, "headers": {"Location": f"/hop{i + 1}"}} for i in range(12)}
 REDIRECT_CHAIN["news.example/hop0"]["expect"] = "too_many_redirects"
+# A loop that closes on the last hop max_redirects (10) allows is still a loop.
+REDIRECT_RING = {f"news.example/ring{i}": {"status": 302, "headers": {"Location": f"/ring{(i + 1) % 11}"}} for i in range(11)}
+REDIRECT_RING["news.example/ring0"]["expect"] = "redirect_loop"
 
 
 def fault_web(web_dir):
@@ -53,6 +56,7 @@ def fault_web(web_dir):
         "news.example/loop-b": {"status": 302, "headers": {"Location": "/loop-a"}},
         "news.example/to-private": {"status": 302, "headers": {"Location": "http://10.0.0.1/admin"}, "expect": "blocked_address"},
         **REDIRECT_CHAIN,
+        **REDIRECT_RING,
         "blog.example/post/1": {"body": "a.html", "expect": "ok"},
         # RFC 9309: a robots.txt answering 5xx, or not at all, disallows the host; 404 allows it.
         "down.example/robots.txt": {"status": 503},
@@ -80,6 +84,7 @@ def test_fault_web_crawl(tmp_path):
     out = tmp_path / "out"
     result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), "--replay", str(web))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "RefererMiddleware" not in result.stderr  # Scrapy's warning that redirects have none
     rows = read_log(out)
     check_every_url_ends_in_its_expected_outcome(rows, expected)
     check_log_has_each_url_once_in_the_contract_schema(out, rows, expected)
@@ -145,9 +150,9 @@ def check_stats_json_reconciles_with_the_log(out, rows, expected, stdout):
 
 def test_bundled_sample_web_outcomes(tmp_path):
     """The bundled offline sample (what `make crawl` crawls) gives every outcome it declares."""
-    expected = expected_outcomes(DEFAULT_WEB)
+    expected = expected_outcomes(BUNDLED.web)
     write_url_table(tmp_path / "urls", sorted(expected))
-    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"), "--replay", str(DEFAULT_WEB))
+    result = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"), "--replay", str(BUNDLED.web))
     assert result.returncode == 0, result.stdout + result.stderr
     check_every_url_ends_in_its_expected_outcome(read_log(tmp_path / "out"), expected)
     warc_records(tmp_path / "out")  # all valid

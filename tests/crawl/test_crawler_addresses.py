@@ -64,7 +64,8 @@ def test_private_and_loopback_targets_are_refused_before_any_request(tmp_path):
     assert "http://news.example/to-private" in requested
     refused_hosts = {"127.0.0.1", "::1", "10.0.0.1", "intranet.test", "192.168.0.1", "localhost"}
     assert not [u for u in requested if urlsplit(u).hostname in refused_hosts]
-    # Crawl-delay: 1 spaces the three polite.example pages at least ~1 s apart.
+    # Crawl-delay: 1 spaces the three polite.example pages; Scrapy varies a delay by +-50%, so
+    # the two gaps take at least 1 s together (without the delay: milliseconds).
     times = sorted(rows[f"http://polite.example/{i}.html"]["crawl_time"] for i in (1, 2, 3))
-    assert (times[2] - times[0]).total_seconds() >= 1.8
+    assert (times[2] - times[0]).total_seconds() >= 0.9
     assert requested.count("http://polite.example/robots.txt") == 1

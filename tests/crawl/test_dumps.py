@@ -8,6 +8,7 @@ import lzma
 import pytest
 import zstandard
 
+from crawl.config import HarvestConfig
 from crawl.dumps import DumpError, dump_suffix, iter_line_batches, resolve_dumps
 
 LINES = [
@@ -21,17 +22,20 @@ DATA = b"\n".join(LINES) + b"\n"
 def zstd_long(data: bytes) -> bytes:
     """A frame that declares a 2 GiB window, like Pushshift's 2019+ dumps (`zstd --long=31`)."""
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
-    cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown
-    return cobj.compress(data) + cobj.flush()
+    compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown
+    return compressor.compress(data) + compressor.flush()
 
 
-def read_all(path, **kwargs) -> list:
-    return [line for batch in iter_line_batches(str(path), **kwargs) for line in batch]
+def read_all(path, **harvest_overrides) -> list:
+    """Every line of a dump, read with the harvest config's sizes (`harvest_overrides` changed)."""
+    config = HarvestConfig(**harvest_overrides)
+    batches = iter_line_batches(str(path), config.read_chunk_bytes, config.max_line_bytes, config.zstd_window_log_max)
+    return [line for batch in batches for line in batch]
 
 
 @pytest.fixture(scope="module")
 def dump_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("dumps")
+    folder = tmp_path_factory.mktemp("dumps")
     files = {
         "RS_a.zst": zstd_long(DATA),
         "RS_a.xz": lzma.compress(DATA),
@@ -41,8 +45,8 @@ def dump_files(tmp_path_factory):
         "RS_2019-01": DATA,  # what `zstd -d RS_2019-01.zst` leaves behind
     }
     for name, data in files.items():
-        (d / name).write_bytes(data)
-    return d
+        (folder / name).write_bytes(data)
+    return folder
 
 
 @pytest.mark.parametrize("name", ["RS_a.zst", "RS_a.xz", "RS_a.bz2", "RS_a.gz", "RS_a.ndjson", "RS_2019-01"])
@@ -58,7 +62,7 @@ def test_long_window_zstd_needs_the_2gib_window(dump_files):
 @pytest.mark.parametrize("name", ["RS_a.zst", "RS_a.xz", "RS_a.ndjson"])
 def test_multibyte_characters_split_across_chunks(dump_files, name):
     for chunk in (1, 3, 7, 64):
-        lines = read_all(dump_files / name, chunk_bytes=chunk)
+        lines = read_all(dump_files / name, read_chunk_bytes=chunk)
         assert lines == LINES
         assert all(json.loads(line) for line in lines)
 
@@ -67,7 +71,7 @@ def test_concatenated_zstd_frames(tmp_path):
     path = tmp_path / "RS_cat.zst"
     path.write_bytes(zstd_long(b"\n".join(LINES[:50]) + b"\n") + zstd_long(b"\n".join(LINES[50:]) + b"\n"))
     assert read_all(path) == LINES
-    assert read_all(path, chunk_bytes=5) == LINES
+    assert read_all(path, read_chunk_bytes=5) == LINES
 
 
 def test_last_line_without_newline_and_blank_lines(tmp_path):
@@ -80,7 +84,7 @@ def test_lines_over_the_limit_become_none_and_reading_goes_on(tmp_path):
     path = tmp_path / "RS_long.ndjson"
     path.write_bytes(b"short\n" + b"x" * 100 + b"\nok\n" + b"y" * 100)
     for chunk in (4, 1000):
-        assert read_all(path, chunk_bytes=chunk, max_line_bytes=50) == [b"short", None, b"ok", None]
+        assert read_all(path, read_chunk_bytes=chunk, max_line_bytes=50) == [b"short", None, b"ok", None]
 
 
 @pytest.mark.parametrize("name, cut", [("RS_a.zst", 0.6), ("RS_a.xz", 0.5), ("RS_a.bz2", 0.5), ("RS_a.gz", 0.5)])

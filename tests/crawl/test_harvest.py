@@ -1,68 +1,55 @@
-"""`webtext harvest` (crawl/harvest.py): rules, accounting and the Beam pipeline end to end."""
+"""`webtext harvest` (crawl/harvest.py): accounting and the Beam pipeline end to end. The rules
+on single records are tested in test_harvest_rules.py."""
 
 import json
-import lzma
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from crawl.config import HarvestConfig
-from crawl.harvest import STATS_FILE, URL_SCHEMA, PostFilter, parse_record, run_harvest
-from crawl.urls import normalize, url_key
+from crawl.harvest import STATS_FILE, URL_SCHEMA, cyclic_gc_paused, run_harvest
+from crawl.harvest_rules import UrlRow
+from crawl.urls import url_key
+from tests.crawl.submissions import dump_line, submission
+from tests.sample.truth import BUNDLED, dump_truth
 from webtext.cli import main
 from webtext.config import ConfigError, load_config
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DIR = REPO / "crawl" / "sample" / "reddit"
-
-
-def rec(post_id, url, score=10, created=1500000000, sub="news", title="A title", **extra):
-    fields = {"id": post_id, "url": url, "score": score, "created_utc": created, "subreddit": sub,
-              "title": title, "is_self": False, "over_18": False}
-    fields.update(extra)
-    return {k: v for k, v in fields.items() if v is not ...}
-
-
-def line(record) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 STORY = "http://www.example.com/story?id=1&amp;utm_source=x"
 FILE_A = [
-    line(rec("a1", STORY, 5, title="Grüße 🎉")),
-    line(rec("a2", "https://example.com/story?id=1#top", 12, created="1500000100", sub="Python")),
-    line(rec("zz", "https://blog.example.org/post", 3, created=1500000200.0, sub="blog")),
-    line(rec("b1", "http://blog.example.org/low", 2)),
-    line(rec("b2", "https://www.reddit.com/r/x/comments/b2/t/", 50, is_self=True)),
-    line(rec("b3", "http://nsfw.example/x", over_18=True)),
-    line({"promoted": True, "url": "http://ads.example/", "id": "b4", "created_utc": 1500000000}),
-    line(rec("b5", None, 9)),
-    line(rec("b6", ..., 9)),
-    line(rec("b7", "http://ok.example/", 9, created="yesterday")),
-    line(rec("b8", "http://ok.example/", "lots")),
+    dump_line(submission("a1", STORY, 5, title="Grüße 🎉")),
+    dump_line(submission("a2", "https://example.com/story?id=1#top", 12, created="1500000100", sub="Python")),
+    dump_line(submission("zz", "https://blog.example.org/post", 3, created=1500000200.0, sub="blog")),
+    dump_line(submission("b1", "http://blog.example.org/low", 2)),
+    dump_line(submission("b2", "https://www.reddit.com/r/x/comments/b2/t/", 50, is_self=True)),
+    dump_line(submission("b3", "http://nsfw.example/x", over_18=True)),
+    dump_line({"promoted": True, "url": "http://ads.example/", "id": "b4", "created_utc": 1500000000}),
+    dump_line(submission("b5", None, 9)),
+    dump_line(submission("b6", ..., 9)),
+    dump_line(submission("b7", "http://ok.example/", 9, created="yesterday")),
+    dump_line(submission("b8", "http://ok.example/", "lots")),
     b'{"id": "b9", "score": 50, "url": "http://x.example/',
-    b"\x00" * 32 + line(rec("ba", "http://padded.example/")),
+    b"\x00" * 32 + dump_line(submission("ba", "http://padded.example/")),
     b"[1, 2, 3]",
     b"",
-    line(rec("bb", "ftp://files.example/a.txt")),
-    line(rec("bc", "http://192.168.0.1/admin")),
-    line(rec("bd", "https://en.m.wikipedia.org/wiki/X")),
-    line(rec("be", "https://i.imgur.com/abc")),
-    line(rec("bf", "http://files.example/report.PDF")),
-    line(rec("bg", "http://exa mple.com/x")),
-    line(rec(..., "http://no-id.example/")),
+    dump_line(submission("bb", "ftp://files.example/a.txt")),
+    dump_line(submission("bc", "http://192.168.0.1/admin")),
+    dump_line(submission("bd", "https://en.m.wikipedia.org/wiki/X")),
+    dump_line(submission("be", "https://i.imgur.com/abc")),
+    dump_line(submission("bf", "http://files.example/report.PDF")),
+    dump_line(submission("bg", "http://exa mple.com/x")),
+    dump_line(submission(..., "http://no-id.example/")),
     b'{"id": "c1", "title": "\xff\xfe", "url": "http://bad-utf8.example/", "score": 9}',
-    line(rec("100", "http://example.com/story?id=1", 7, created=1499999999)),
+    dump_line(submission("100", "http://example.com/story?id=1", 7, created=1499999999)),
 ]
 FILE_B = [
-    line(rec("a2", "https://example.com/story?id=1", 20, created="1500000100", sub="Python")),
-    line(rec("c2", "http://bücher.example/a", 4, sub="de", created=1500000300)),
-    line(rec("c3", "http://cross.example/a", 9, crosspost_parent_list=[
+    dump_line(submission("a2", "https://example.com/story?id=1", 20, created="1500000100", sub="Python")),
+    dump_line(submission("c2", "http://bücher.example/a", 4, sub="de", created=1500000300)),
+    dump_line(submission("c3", "http://cross.example/a", 9, crosspost_parent_list=[
         {"score": 1, "is_self": True, "over_18": True, "url": "https://www.reddit.com/r/a/"}])),
-    line(rec("d1", "http://sum.example/a", 2)),
-    line(rec("d2", "http://sum.example/a", 1)),
+    dump_line(submission("d1", "http://sum.example/a", 2)),
+    dump_line(submission("d2", "http://sum.example/a", 1)),
 ]
 STORY_ROW = {
     "url": "https://example.com/story?id=1", "url_key": "example.com/story?id=1", "domain": "example.com",
@@ -79,21 +66,25 @@ MAX_POST_DROPS = {
 
 def zstd_long(data: bytes) -> bytes:
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
-    cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
-    return cobj.compress(data) + cobj.flush()
+    compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    return compressor.compress(data) + compressor.flush()
 
 
 @pytest.fixture(scope="session")
 def hand_dumps(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("hand_dumps")
-    (d / "RS_hand.zst").write_bytes(zstd_long(b"\n".join(FILE_A) + b"\n"))
-    (d / "RS_hand2.ndjson").write_bytes(b"\n".join(FILE_B))  # no final newline
-    return d
+    folder = tmp_path_factory.mktemp("hand_dumps")
+    (folder / "RS_hand.zst").write_bytes(zstd_long(b"\n".join(FILE_A) + b"\n"))
+    (folder / "RS_hand2.ndjson").write_bytes(b"\n".join(FILE_B))  # no final newline
+    return folder
 
 
 def harvest(dumps, out, *overrides):
-    cfg = load_config(None, list(overrides))
-    return run_harvest([str(p) for p in dumps], str(out), cfg)
+    config = load_config(None, list(overrides))
+    return run_harvest([str(p) for p in dumps], str(out), config.harvest, config.beam)
+
+
+def test_url_schema_columns_are_the_row_fields():
+    assert URL_SCHEMA.names == list(UrlRow._fields)
 
 
 def read_rows(out: Path) -> list[dict]:
@@ -197,8 +188,8 @@ def test_bad_config_values_name_the_key():
         load_config(None, ["harvest.output_files=65"])  # more files than merge buckets
     with pytest.raises(ConfigError, match="harvest.no_such_key"):
         load_config(None, ["harvest.no_such_key=1"])
-    cfg = load_config(None, ["harvest.created_before=2017-12-01"])
-    assert cfg.harvest.created_before.timestamp() == 1512086400
+    config = load_config(None, ["harvest.created_before=2017-12-01"])
+    assert config.harvest.created_before.timestamp() == 1512086400
 
 
 def test_cli_rejects_bad_config_naming_the_key(hand_dumps, tmp_path, capsys):
@@ -207,114 +198,6 @@ def test_cli_rejects_bad_config_naming_the_key(hand_dumps, tmp_path, capsys):
     assert "harvest.min_score" in capsys.readouterr().err
     assert main(["harvest", "--dumps", str(tmp_path / "none.zst"), "--out", str(tmp_path)]) == 1
     assert "none.zst" in capsys.readouterr().err
-
-
-# -- rules on single records ------------------------------------------------------------------
-
-def check(record, cfg=None):
-    result = PostFilter(cfg or HarvestConfig()).check(line(record) if isinstance(record, dict) else record)
-    return result if isinstance(result, str) else "kept"
-
-
-def test_created_utc_int_float_string():
-    for created in (1500000000, 1500000000.0, "1500000000", "1500000000.0"):
-        result = PostFilter(HarvestConfig()).check(line(rec("x1", "http://a.example/", created=created)))
-        assert result[1][2] == 1500000000
-    for created in ("yesterday", None, [], True, ...):
-        assert check(rec("x1", "http://a.example/", created=created)) == "bad_created_utc"
-
-
-def test_date_window_bounds():
-    cfg = HarvestConfig(created_after="2017-01-01", created_before="2017-12-01")
-    start, end = 1483228800, 1512086400
-    assert check(rec("x1", "http://a.example/", created=start - 1), cfg) == "outside_date_window"
-    assert check(rec("x1", "http://a.example/", created=start), cfg) == "kept"
-    assert check(rec("x1", "http://a.example/", created=end - 1), cfg) == "kept"
-    assert check(rec("x1", "http://a.example/", created=str(end)), cfg) == "outside_date_window"
-
-
-def test_rules_can_be_switched_off():
-    cfg = HarvestConfig(drop_nsfw=False, drop_self_posts=False, min_score=0)
-    assert check(rec("x1", "http://a.example/", over_18=True), cfg) == "kept"
-    assert check(rec("x1", "http://self.example/t", is_self=True), cfg) == "kept"
-    assert check(rec("x1", "http://a.example/", score=0), cfg) == "kept"
-    assert check(rec("x1", "http://a.example/", score=-1), cfg) == "low_score"
-
-
-def test_missing_score_counts_as_zero_and_odd_values():
-    assert check(rec("x1", "http://a.example/", score=...)) == "low_score"
-    assert check(rec("x1", "http://a.example/", score=None)) == "low_score"
-    assert check(rec("x1", "http://a.example/", score="7")) == "kept"
-    assert check(rec("x1", "http://a.example/", score=True)) == "bad_score"
-    assert check(rec("x1", 17)) == "missing_url"
-    assert check(rec("x1", "   ")) == "missing_url"
-    assert check(b"null") == "malformed_json"
-    assert check(b'"just a string"') == "malformed_json"
-    assert check(b"{\"id\": \"x\"} trailing") == "malformed_json"
-    assert check(b"[" * 200_000 + b"]" * 200_000) == "malformed_json"  # deeper than the parser's stack
-    assert check(b'{"id": "x", "score": 1e400, "url": "http://a.example/"}') == "bad_score"
-    assert check(None) == "line_too_long"
-    assert check(b"   \r") == "empty_line"
-
-
-def _all_dump_lines(shared_dir_or_none):
-    lines = FILE_A + FILE_B
-    if shared_dir_or_none is not None:
-        reddit = shared_dir_or_none / "data" / "reddit"
-        for name in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz"):
-            if (reddit / name).exists():
-                lines += lzma.decompress((reddit / name).read_bytes()).split(b"\n")
-    if (SAMPLE_DIR / "RS_sample.zst").exists():
-        data = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(
-            (SAMPLE_DIR / "RS_sample.zst").read_bytes()).read()
-        lines += data.split(b"\n")
-    return lines
-
-
-def _json_only(line: bytes):
-    try:
-        return json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-
-
-def test_orjson_parses_every_dump_line_as_json_does():
-    """orjson (with json as fallback) gives the values json gives on every real and sample line."""
-    shared = REPO.parent / "shared"
-    lines = [raw.strip() for raw in _all_dump_lines(shared if shared.is_dir() else None)]
-    assert len(lines) > 200
-    for raw in lines:
-        assert parse_record(raw) == _json_only(raw), raw[:200]
-
-
-@pytest.mark.parametrize("raw, reason", [
-    (b'{"id": "x", "url": "http://a.example/", "score": NaN, "created_utc": 1}', "bad_score"),
-    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": Infinity}', "bad_created_utc"),
-    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": -1e400}', "bad_created_utc"),
-    (b'{"id": "x", "url": "http://a.example/\\ud800", "score": 9, "created_utc": 1}', "bad_url"),
-    (b'\xef\xbb\xbf{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1}', "kept"),
-    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1, "t": "a\tb"}', "malformed_json"),
-    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1}\x1c', "malformed_json"),
-    (b'{"id": "x", "url": "http://a.example/\xed\xa0\x80", "score": 9, "created_utc": 1}', "bad_url"),
-    (b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": 1,}', "malformed_json"),
-    (b'{"a": ' * 2000 + b"1" + b"}" * 2000, "malformed_json"),  # deeper than orjson's limit
-])
-def test_values_orjson_rejects_get_the_json_decision(raw, reason):
-    assert check(raw) == reason
-
-
-@pytest.mark.parametrize("value, expected", [
-    (b"123456789012345678901234567890", 123456789012345677877719597056),  # orjson: a float
-    (b"-9223372036854775809", -9223372036854775808),
-    (b"9007199254740993", 9007199254740992),  # int(float(x)), as before, beyond 2**53
-    (b"9007199254740992", 9007199254740992),
-    (b'"12"', 12),
-    (b"12.9", 12),
-])
-def test_large_and_odd_numbers_keep_their_int_float_meaning(value, expected):
-    raw = b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": ' + value + b"}"
-    key, post = PostFilter(HarvestConfig()).check(raw)
-    assert post[2] == expected
 
 
 # -- the real Pushshift dumps -----------------------------------------------------------------
@@ -366,15 +249,7 @@ def test_multiprocess_runner_gives_the_same_parquet(hand_dumps, hand_run, tmp_pa
 # -- the bundled sample dump and its ground truth ----------------------------------------------
 
 @pytest.fixture(scope="session")
-def sample_truth() -> dict:
-    path = SAMPLE_DIR / "RS_sample.expected.json"
-    if not path.exists():
-        pytest.skip(f"{path} is not generated yet (python -m crawl.sample.generate)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="session")
-def sample_cli_run(sample_truth, tmp_path_factory):
+def sample_cli_run(tmp_path_factory):
     """`webtext harvest` on the bundled sample, once: (output dir, printed text)."""
     import contextlib
     import io
@@ -382,15 +257,15 @@ def sample_cli_run(sample_truth, tmp_path_factory):
     out = tmp_path_factory.mktemp("sample_out")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["harvest", "--dumps", str(SAMPLE_DIR / "RS_sample.zst"), "--out", str(out),
+        assert main(["harvest", "--dumps", str(BUNDLED.dump), "--out", str(out),
                      "--", "--direct_num_workers=1"]) == 0  # Beam options pass through after --
     return out, printed.getvalue()
 
 
-def test_cli_on_the_sample_dump(sample_truth, sample_cli_run):
+def test_cli_on_the_sample_dump(sample_cli_run):
     tmp_path, printed = sample_cli_run
     assert "harvest" in printed and "URLs written" in printed
-    totals = sample_truth["totals"]
+    totals = dump_truth()["totals"]
     counts = json.loads((tmp_path / STATS_FILE).read_text())["stages"]["harvest"]
     assert counts["in"] == totals["lines"]
     assert counts["dropped"] == totals["dropped"]
@@ -398,10 +273,11 @@ def test_cli_on_the_sample_dump(sample_truth, sample_cli_run):
     assert json.loads((tmp_path / STATS_FILE).read_text())["urls"] == totals["urls"]
 
 
-def test_sample_url_table_matches_the_ground_truth(sample_truth, sample_cli_run):
+def test_sample_url_table_matches_the_ground_truth(sample_cli_run):
+    truth = dump_truth()
     rows = {r["url_key"]: r for r in read_rows(sample_cli_run[0])}
-    records = sample_truth["records"]
-    kept_categories = {c for c, v in sample_truth["categories"].items() if v["kept"]}
+    records = truth["records"]
+    kept_categories = {c for c, v in truth["categories"].items() if v["kept"]}
     by_key: dict[str, list] = {}
     for r in records:
         if r["category"] in kept_categories:
@@ -413,27 +289,16 @@ def test_sample_url_table_matches_the_ground_truth(sample_truth, sample_cli_run)
         assert row["score"] == max(p["score"] for p in posts)
         assert row["subreddits"] == sorted({p["subreddit"] for p in posts})
         assert row["first_created_utc"] == min(p["created_utc"] for p in posts)
-    assert set(rows) == set(sample_truth["urls"])
-    for key, entry in sample_truth["urls"].items():
+    assert set(rows) == set(truth["urls"])
+    for key, entry in truth["urls"].items():
         row = rows[key]
         assert (row["url"], row["score"], row["num_posts"], row["post_ids"], row["subreddits"],
                 row["first_created_utc"]) == (entry["url"], entry["score"], entry["num_posts"],
                                               entry["post_ids"], entry["subreddits"], entry["first_created_utc"])
 
 
-def test_sample_date_window_matches_the_ground_truth(sample_truth):
-    cfg = HarvestConfig(created_before="2017-12-01")
-    rules = PostFilter(cfg)
-    data = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(
-        (SAMPLE_DIR / "RS_sample.zst").read_bytes()).read()
-    kept = {r[0] for r in map(rules.check, data.split(b"\n")[:-1]) if not isinstance(r, str)}
-    assert kept == set(sample_truth["url_keys_with_date_window"])
-
-
 def test_cyclic_gc_is_paused_only_while_filtering():
     import gc
-
-    from crawl.harvest import cyclic_gc_paused
 
     assert gc.isenabled()
     with pytest.raises(KeyError):

@@ -139,4 +139,4 @@ def test_the_middleware_and_the_download_handler_share_one_resolver():
         return handler
 
     handler = asyncio.run(build())
-    assert AddressGuardMiddleware(crawler).resolver is handler._resolver is GuardedResolver.for_crawler(crawler)
+    assert AddressGuardMiddleware(crawler).resolver is handler.resolver is GuardedResolver.for_crawler(crawler)

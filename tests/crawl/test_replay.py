@@ -1,4 +1,5 @@
-"""The replay proxy (crawl/replay.py) serving the bundled sample web, fetched with http.client."""
+"""The replay proxy (crawl/replay.py) and its command (`webtext replay`, crawl/cli.py) serving the
+bundled sample web, fetched with http.client."""
 
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ import zlib
 
 import pytest
 
-from crawl import replay
-from crawl.replay import DEFAULT_WEB, OUTCOMES, RoutesError, expected_outcomes, load_routes, serve
+from crawl.cli import register
+from crawl.replay import RoutesError, load_routes, serve
+from tests.sample.truth import BUNDLED
 
 ARTICLE = "http://news.example/2017/01/with-statement-context-managers.html"
 
 
 @pytest.fixture(scope="module")
 def server():
-    with serve(DEFAULT_WEB) as srv:
+    with serve(BUNDLED.web) as srv:
         yield srv
 
 
@@ -137,7 +139,7 @@ def test_slow_page_outlasts_a_short_client_timeout(server):
 
 
 def test_shutdown_is_quick_while_a_slow_answer_is_pending():
-    with serve(DEFAULT_WEB) as srv:
+    with serve(BUNDLED.web) as srv:
         worker = threading.Thread(target=lambda: pytest.raises(Exception, fetch, srv,
                                                                "http://faults.test/slow/article.html", timeout=10))
         worker.start()
@@ -223,13 +225,6 @@ def test_concurrent_keep_alive_clients(server):
     assert errors == []
 
 
-def test_expected_outcomes_cover_the_vocabulary():
-    expected = expected_outcomes(DEFAULT_WEB)
-    assert set(expected.values()) == OUTCOMES
-    assert expected[ARTICLE] == "ok" and expected["http://faults.test/hops/00.html"] == "too_many_redirects"
-    assert "http://faults.test/hops/05.html" not in expected  # mid-chain: depends on the redirect cap
-
-
 # -- routes.json validation -------------------------------------------------------------------
 
 def _web(tmp_path, routes, hosts=None, files=("a.html",), doc_extra=None) -> Path:
@@ -283,7 +278,7 @@ def test_missing_or_unparsable_routes_file(tmp_path):
 
 def _replay_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
-    replay.add_cli(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))
+    register(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))
     return parser
 
 

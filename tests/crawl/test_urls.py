@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from crawl.config import HarvestConfig
+from tests.sample.truth import BUNDLED
 from crawl.urls import (
     TrackingParams,
     domain,
@@ -168,7 +169,7 @@ def _dump_urls(shared_dir_or_none) -> set[str]:
     import zstandard
 
     data = [zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(
-        (REPO / "crawl" / "sample" / "reddit" / "RS_sample.zst").read_bytes()).read()]
+        BUNDLED.dump.read_bytes()).read()]
     if shared_dir_or_none is not None:
         for name in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz"):
             path = shared_dir_or_none / "data" / "reddit" / name

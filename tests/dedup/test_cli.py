@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup import cli
+from dedup.parquet import STATS_FILE, input_schema
 from webtext.config import load_config
 
 
@@ -49,7 +50,7 @@ def test_dedup_across_two_inputs(tmp_path, capsys):
     assert table.column("dup_cluster").to_pylist() == ["a2", "b1"]
     assert table.column("post_ids").to_pylist() == [["a2"], ["b1"]]  # other columns pass through
     assert table.schema.field("crawl_time").type == pa.timestamp("us", tz="UTC")
-    stats = json.loads((out / cli.STATS_FILE).read_text())
+    stats = json.loads((out / STATS_FILE).read_text())
     assert stats["stages"]["dedup_exact"]["dropped"] == {"exact_duplicate": 1}
     assert stats["stages"]["dedup_near"]["in"] == 2
     assert "dedup_exact" in capsys.readouterr().out
@@ -58,19 +59,19 @@ def test_dedup_across_two_inputs(tmp_path, capsys):
 def test_broken_inputs_are_named(tmp_path):
     _write(tmp_path / "no_score.parquet", [{"id": "x", "text": "t", "created_utc": 0, "url": "u"}])
     with pytest.raises(ValueError, match=r"no_score\.parquet: missing column 'score'"):
-        cli.input_schema([str(tmp_path / "no_score.parquet")])
+        input_schema([str(tmp_path / "no_score.parquet")])
     _write(tmp_path / "str_score.parquet", [{"id": "x", "text": "t", "score": "9", "created_utc": 0, "url": "u"}])
     with pytest.raises(ValueError, match=r"column 'score' is string, expected int64"):
-        cli.input_schema([str(tmp_path / "str_score.parquet")])
+        input_schema([str(tmp_path / "str_score.parquet")])
     (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(ValueError, match=r"junk\.parquet: not a readable Parquet file"):
-        cli.input_schema([str(tmp_path / "junk.parquet")])
+        input_schema([str(tmp_path / "junk.parquet")])
     _write(tmp_path / "ok.parquet", [_row("a", "t")], SCHEMA)
     _write(tmp_path / "other.parquet", [{"id": "x", "text": "t", "score": 1, "created_utc": 0, "url": "u"}])
     with pytest.raises(ValueError, match=r"other\.parquet: schema differs"):
-        cli.input_schema([str(tmp_path / "ok.parquet"), str(tmp_path / "other.parquet")])
+        input_schema([str(tmp_path / "ok.parquet"), str(tmp_path / "other.parquet")])
     with pytest.raises(ValueError, match=r"no \*\.parquet files"):
-        cli.input_schema([])
+        input_schema([])
 
 
 def test_output_folder_must_not_hold_the_inputs(tmp_path):

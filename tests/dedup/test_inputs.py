@@ -6,7 +6,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from dedup import DedupConfig, ExactDedup, NearDedup
+from dedup.config import DedupConfig
+from dedup.exact import ExactDedup
+from dedup.near import NearDedup
 from dedup.near import _BucketPairs
 from dedup.ranking import rank_key
 from core.beam import pipeline_options

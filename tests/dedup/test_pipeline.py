@@ -4,10 +4,12 @@ import apache_beam as beam
 import pytest
 from pydoc_data.topics import topics
 
-from dedup import DedupConfig, ExactDedup, NearDedup, lsh_diagnostics, normalize_for_exact
-from core.beam import pipeline_options
+from core.beam import collect_stage_counts, pipeline_options, stage_diagnostics
 from core.beam_config import BeamConfig
-from core.beam import collect_stage_counts
+from core.text import normalize_for_exact
+from dedup.config import DedupConfig
+from dedup.exact import ExactDedup
+from dedup.near import NearDedup
 
 CFG = DedupConfig(cc_rounds=3)  # the test corpus has components of at most 3 documents
 WORDS = normalize_for_exact(" ".join(topics[k] for k in sorted(topics))).split()
@@ -119,9 +121,9 @@ def test_counts_reconcile(in_memory_run):
     assert (near.records_in, near.records_out, near.dropped) == (15, 13, {"near_duplicate": 2})
     exact.check()
     near.check()
-    lsh = lsh_diagnostics(result)
-    assert lsh["verified_pairs"] == 2  # chain_a~chain_b, chain_b~chain_c
-    assert lsh["candidate_pairs"] >= lsh["verified_pairs"]
+    diagnostics = stage_diagnostics(result, "dedup_near")
+    assert diagnostics["verified_pairs"] == 2  # chain_a~chain_b, chain_b~chain_c
+    assert diagnostics["candidate_pairs"] >= diagnostics["verified_pairs"]
 
 
 def test_same_result_in_another_order_on_two_worker_processes(in_memory_run, tmp_path):

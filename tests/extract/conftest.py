@@ -11,11 +11,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(scope="session")
 def pages() -> dict[str, bytes]:
-    return {p.stem: p.read_bytes() for p in FIXTURES.glob("*.html")}
+    return {path.stem: path.read_bytes() for path in FIXTURES.glob("*.html")}
 
 
 @pytest.fixture(scope="session")
-def cfg() -> ExtractConfig:
+def config() -> ExtractConfig:
     return ExtractConfig()
 
 

@@ -1,5 +1,7 @@
 import gzip
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -29,9 +31,9 @@ def test_extract_html_and_gz_and_bad_inputs(tmp_path, pages, config_file, capsys
     missing = tmp_path / "missing.html"
 
     paths = [plain, packed, missing, empty, corrupt]
-    rc = main(["extract", "--config", config_file, "--url", "https://news.example/a", *map(str, paths)])
+    exit_code = main(["extract", "--config", config_file, "--url", "https://news.example/a", *map(str, paths)])
     captured = capsys.readouterr()
-    assert rc == 1
+    assert exit_code == 1
     records = _records(captured.out)
     assert set(records) == {str(plain), str(packed), str(empty)}
     assert records[str(plain)]["lang"] == "en" and "river otters" in records[str(plain)]["text"]
@@ -55,3 +57,14 @@ def test_unknown_extractor_is_rejected(tmp_path, config_file, capsys):
     with pytest.raises(SystemExit):
         main(["extract", "--config", config_file, "--extractor", "dragnet", str(tmp_path / "a.html")])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_registering_the_command_imports_no_extractor_or_beam():
+    """`webtext --help` and every other command load extract.cli; the extractors load on use."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, extract.cli; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    heavy = {"apache_beam", "trafilatura", "newspaper", "charset_normalizer", "py3langid", "tqdm"}
+    assert heavy.isdisjoint(loaded)
+    assert "extract.cli" in loaded

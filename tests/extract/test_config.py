@@ -25,8 +25,8 @@ def test_broken_values_are_rejected(override):
 def test_yaml_section_and_set_override(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("extract:\n  extractor: ensemble\n  languages: [en, fr]\n")
-    cfg = load_config(path, ["extract.min_words=10"])
-    assert cfg.extract.extractor == "ensemble" and cfg.extract.languages == ["en", "fr"]
-    assert cfg.extract.min_words == 10
+    config = load_config(path, ["extract.min_words=10"])
+    assert config.extract.extractor == "ensemble" and config.extract.languages == ["en", "fr"]
+    assert config.extract.min_words == 10
     with pytest.raises(ConfigError, match="extract.extractor"):
         load_config(path, ["extract.extractor=magic"])

@@ -13,49 +13,49 @@ def page(body: str, head: str = "") -> str:
 
 
 def test_utf8_without_any_declaration():
-    text, enc = decode_html(page(GERMAN).encode("utf-8"), None)
-    assert GERMAN in text and enc == "utf-8"
+    text, encoding = decode_html(page(GERMAN).encode("utf-8"), None)
+    assert GERMAN in text and encoding == "utf-8"
 
 
 def test_http_header_charset_windows_1252():
-    text, enc = decode_html(page(GERMAN).encode("cp1252"), "text/html; charset=windows-1252")
-    assert GERMAN in text and enc == "cp1252"
+    text, encoding = decode_html(page(GERMAN).encode("cp1252"), "text/html; charset=windows-1252")
+    assert GERMAN in text and encoding == "cp1252"
 
 
 def test_iso_8859_1_label_decodes_as_windows_1252():
     body = page("“smart quotes” and € sign").encode("cp1252")
-    text, enc = decode_html(body, 'text/html; charset="ISO-8859-1"')
-    assert "“smart quotes” and € sign" in text and enc == "cp1252"
+    text, encoding = decode_html(body, 'text/html; charset="ISO-8859-1"')
+    assert "“smart quotes” and € sign" in text and encoding == "cp1252"
 
 
 def test_meta_charset_shift_jis():
     body = page(JAPANESE, '<meta charset="shift_jis">').encode("shift_jis")
-    text, enc = decode_html(body, "text/html")
-    assert JAPANESE in text and enc == "cp932"
+    text, encoding = decode_html(body, "text/html")
+    assert JAPANESE in text and encoding == "cp932"
 
 
 def test_meta_http_equiv_charset():
     head = '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-2">'
     body = page("Zażółć gęślą jaźń", head).encode("iso-8859-2")
-    text, enc = decode_html(body, None)
-    assert "Zażółć gęślą jaźń" in text and enc == "iso8859-2"
+    text, encoding = decode_html(body, None)
+    assert "Zażółć gęślą jaźń" in text and encoding == "iso8859-2"
 
 
 def test_declared_utf8_but_windows_1252_bytes_is_detected():
     body = page(GERMAN * 20, '<meta charset="utf-8">').encode("cp1252")
-    text, enc = decode_html(body, "text/html; charset=utf-8")
-    assert GERMAN in text and enc != "utf-8"
+    text, encoding = decode_html(body, "text/html; charset=utf-8")
+    assert GERMAN in text and encoding != "utf-8"
 
 
 def test_utf8_bytes_win_over_wrong_legacy_label():
-    text, enc = decode_html(page(GERMAN).encode("utf-8"), "text/html; charset=iso-8859-1")
-    assert GERMAN in text and enc == "utf-8"
+    text, encoding = decode_html(page(GERMAN).encode("utf-8"), "text/html; charset=iso-8859-1")
+    assert GERMAN in text and encoding == "utf-8"
 
 
 def test_mostly_utf8_with_a_stray_byte_stays_utf8():
     body = (page(GERMAN * 10) + " caf\xe9").encode("utf-8")[:-2] + b"\xe9 "
-    text, enc = decode_html(body, None)
-    assert GERMAN in text and enc == "utf-8" and "\ufffd" in text
+    text, encoding = decode_html(body, None)
+    assert GERMAN in text and encoding == "utf-8" and "\ufffd" in text
 
 
 def test_undeclared_shift_jis_is_detected():
@@ -70,13 +70,13 @@ def test_undeclared_shift_jis_is_detected():
 )
 def test_bom_wins_over_declarations(bom, codec):
     body = bom + page(GERMAN, '<meta charset="windows-1252">').encode(codec)
-    text, enc = decode_html(body, "text/html; charset=iso-8859-1")
-    assert text.startswith("<html>") and GERMAN in text and enc == codec
+    text, encoding = decode_html(body, "text/html; charset=iso-8859-1")
+    assert text.startswith("<html>") and GERMAN in text and encoding == codec
 
 
 def test_unknown_charset_label_is_ignored():
-    text, enc = decode_html(page(GERMAN).encode("utf-8"), "text/html; charset=no-such-charset")
-    assert GERMAN in text and enc == "utf-8"
+    text, encoding = decode_html(page(GERMAN).encode("utf-8"), "text/html; charset=no-such-charset")
+    assert GERMAN in text and encoding == "utf-8"
 
 
 @pytest.mark.parametrize("body", [b"", b"\x00\x01\x02\x03" * 500 + b"\xff\xfe\xfd"])

@@ -18,7 +18,7 @@ def test_floor_row_on_a_subset(shared_dir):
     if not (EVAL_DIR / "pages.tar.gz").is_file():
         pytest.skip("extraction eval set is absent")
     pages = load_eval_set()[::5]  # 198 pages
-    rows = np.array([score_page(decode_html(p["body"], None)[0], p["with"], p["without"]) for p in pages])
+    rows = np.array([score_page(decode_html(page["body"], None)[0], page["with"], page["without"]) for page in pages])
     ours = precision_recall_f1(rows)
     for got, published in zip(ours, PUBLISHED["raw HTML as text (floor)"]):
         assert abs(got - published) <= 0.02, (ours, PUBLISHED["raw HTML as text (floor)"])

@@ -1,4 +1,5 @@
 import socket
+import typing
 
 import pytest
 
@@ -12,6 +13,11 @@ MAIN = [
 ]
 BOILERPLATE = ["Contact the newsroom", "We use cookies", "casino", "Saw one near the footbridge",
                "Council approves new cycle path", "All rights reserved", "Terms of use"]
+
+
+def test_every_configurable_extractor_exists():
+    """`extract.extractor` (and the CLI's --extractor choices) name exactly the extractors there are."""
+    assert sorted(EXTRACTORS) == sorted(typing.get_args(ExtractConfig.model_fields["extractor"].annotation))
 
 
 @pytest.mark.parametrize("name", sorted(EXTRACTORS))
@@ -31,11 +37,11 @@ def test_page_without_text_gives_none(name):
     assert extract("<html><head></head><body></body></html>", None, ExtractConfig(extractor=name)) is None
 
 
-def test_extract_page_outcomes(pages, cfg):
-    ok = extract_page(pages["article_en"], "text/html; charset=utf-8", None, cfg)
+def test_extract_page_outcomes(pages, config):
+    ok = extract_page(pages["article_en"], "text/html; charset=utf-8", None, config)
     assert ok.status == "ok" and ok.encoding == "utf-8" and MAIN[0] in ok.extraction.text
-    assert extract_page(b"", None, None, cfg).status == "decode_error"
-    assert extract_page(b"<html><body></body></html>", None, None, cfg).status == "no_text"
+    assert extract_page(b"", None, None, config).status == "decode_error"
+    assert extract_page(b"<html><body></body></html>", None, None, config).status == "no_text"
 
 
 def test_merge_paragraphs_inserts_missing_long_paragraph_in_order():

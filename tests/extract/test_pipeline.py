@@ -1,15 +1,17 @@
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import assert_that, equal_to
 
-from extract import ExtractPages
-from extract.config import ExtractConfig
 from core.beam import collect_stage_counts
+from extract.pipeline import ExtractPages
+from extract.config import ExtractConfig
+from extract.pipeline import FilterDoFn
 
 from .conftest import slow_page
+from .test_quality import FAILING, PROSE
 
-DOC_KEYS = {"text", "title", "lang", "lang_confidence", "extractor", "n_chars", "n_words", "encoding"}
+DOCUMENT_KEYS = {"text", "title", "lang", "lang_confidence", "extractor", "n_chars", "n_words", "encoding"}
 
 
 def _as_cp1252(page: bytes) -> bytes:
@@ -34,31 +36,32 @@ def _pages(pages):
     ]
 
 
-def _check(docs):
-    urls = sorted(d["url"] for d in docs)
+def _check(documents):
+    urls = sorted(document["url"] for document in documents)
     assert urls == ["http://site.example/en", "http://site.example/en_1252"], urls
-    for d in docs:
-        assert DOC_KEYS <= set(d) and "body" not in d and "content_type" not in d
-        assert d["score"] == 5 and d["post_ids"] == ["abc"] and d["lang"] == "en"
-        assert "river otters" in d["text"] and d["n_words"] == len(d["text"].split())
-    assert sorted(d["encoding"] for d in docs) == ["cp1252", "utf-8"]
+    for document in documents:
+        assert DOCUMENT_KEYS <= set(document) and "body" not in document and "content_type" not in document
+        assert document["score"] == 5 and document["post_ids"] == ["abc"] and document["lang"] == "en"
+        assert "river otters" in document["text"] and document["n_words"] == len(document["text"].split())
+    assert sorted(document["encoding"] for document in documents) == ["cp1252", "utf-8"]
 
 
 @pytest.mark.parametrize("mode", ["in_memory", "multi_threading", "multi_processing"])
 def test_extract_pages_counts_reconcile(mode, pages):
-    options = PipelineOptions([f"--direct_running_mode={mode}", "--direct_num_workers=2" if mode != "in_memory" else "--direct_num_workers=1"])
-    cfg = ExtractConfig(timeout_seconds=1.0)
-    with beam.Pipeline(options=options) as p:
-        docs = p | beam.Create(_pages(pages)) | ExtractPages(cfg)
-        assert_that(docs | beam.combiners.ToList(), lambda lists: _check(lists[0]))
-    counts = collect_stage_counts(p.result)
-    extract, filt = counts["extract"], counts["filter"]
+    workers = 1 if mode == "in_memory" else 2
+    options = PipelineOptions([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"])
+    config = ExtractConfig(timeout_seconds=1.0)
+    with beam.Pipeline(options=options) as pipeline:
+        documents = pipeline | beam.Create(_pages(pages)) | ExtractPages(config)
+        assert_that(documents | beam.combiners.ToList(), lambda lists: _check(lists[0]))
+    counts = collect_stage_counts(pipeline.result)
+    extract, quality_filter = counts["extract"], counts["filter"]
     extract.check()
-    filt.check()
+    quality_filter.check()
     assert (extract.records_in, extract.records_out) == (8, 4)
     assert extract.dropped == {"decode_error": 2, "no_text": 1, "extract_timeout": 1}
-    assert filt.records_in == extract.records_out
-    assert filt.dropped == {"lang_de": 1, "bot_check": 1} and filt.records_out == 2
+    assert quality_filter.records_in == extract.records_out
+    assert quality_filter.dropped == {"lang_de": 1, "bot_check": 1} and quality_filter.records_out == 2
 
 
 def test_documents_keep_their_pages_window_and_order(pages):
@@ -69,16 +72,29 @@ def test_documents_keep_their_pages_window_and_order(pages):
         return {"url": f"http://site.example/{i}", "final_url": None, "body": pages["article_en"],
                 "content_type": None}
 
-    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
         found = (
-            p
+            pipeline
             | beam.Create([window.TimestampedValue(page(i), 100 * i) for i in range(3)])
             | beam.WindowInto(window.FixedWindows(10))
             | ExtractPages(ExtractConfig())
-            | beam.Map(lambda d, w=beam.DoFn.WindowParam: (d["url"], int(w.start)))
+            | beam.Map(lambda document, page_window=beam.DoFn.WindowParam: (document["url"], int(page_window.start)))
         )
         assert_that(found, _in_own_windows)
 
 
 def _in_own_windows(got):
     assert sorted(got) == [(f"http://site.example/{i}", 100 * i) for i in range(3)], sorted(got)
+
+
+def test_filter_counts_each_quality_rule_under_its_own_reason():
+    """Every rule's drops are counted under its own name in the stage counts."""
+    english = {"lang": "en", "lang_confidence": 0.99}
+    documents = [{"text": text, **english} for text in FAILING.values()]
+    documents += [{"text": PROSE, **english}, {"text": PROSE, "lang": "en", "lang_confidence": 0.2}]
+    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
+        kept = pipeline | beam.Create(documents) | beam.ParDo(FilterDoFn(ExtractConfig()))
+        assert_that(kept | beam.Map(lambda document: document["text"]), equal_to([PROSE]))
+    quality_filter = collect_stage_counts(pipeline.result)["filter"]
+    quality_filter.check()
+    assert quality_filter.dropped == {**{reason: 1 for reason in FAILING}, "lang_low_confidence": 1}

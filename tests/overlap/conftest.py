@@ -9,11 +9,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from overlap.ngrams import normalize_words
-from shards import manifest as mf
-from shards.writer import SCHEMA, parquet_bytes, schema_json, shard_name
-from webtext.config import load_config
+from core.section import config_hash
 from core.stats import StageCounts
+from core.text import lowercase_alphanumeric_words
+from shards.cli import dataset_config
+from shards.manifest import STAGE_CHAIN, make_manifest, write_manifest
+from shards.writer import SCHEMA, schema_json, shard_bytes, shard_name
+from webtext.config import load_config
 
 WORDS = [f"w{i}" for i in range(5000)]
 
@@ -23,7 +25,7 @@ def random_text(rng: random.Random, words: int) -> str:
 
 
 def brute_ngrams(text: str, n: int) -> list[tuple]:
-    words = normalize_words(text)
+    words = lowercase_alphanumeric_words(text)
     return [tuple(words[i: i + n]) for i in range(len(words) - n + 1)]
 
 
@@ -44,14 +46,16 @@ def write_dataset(root, splits: dict[str, list[str]]) -> None:
         rows = [row(split, i, t) for i, t in enumerate(docs)]
         for index, chunk in enumerate([rows[: len(rows) // 2], rows[len(rows) // 2:]]):
             name = shard_name(split, index, 2)
-            data = parquet_bytes(chunk, 4, 3)
+            data = shard_bytes(pa.Table.from_pylist(chunk, schema=SCHEMA), 4, 3)
             (root / split).mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
             shards.append({"path": name, "split": split, "rows": len(chunk), "bytes": len(data),
                            "sha256": hashlib.sha256(data).hexdigest()})
     total = sum(len(d) for d in splits.values())
-    counts = {stage: StageCounts(stage, total, total) for stage in mf.STAGE_CHAIN}
-    mf.write_manifest(str(root), mf.make_manifest(load_config(), shards, schema_json(SCHEMA), counts, []))
+    counts = {stage: StageCounts(stage, total, total) for stage in STAGE_CHAIN}
+    content = dataset_config(load_config())
+    write_manifest(str(root), make_manifest(content.model_dump(mode="json"), config_hash(content), shards,
+                                            schema_json(SCHEMA), counts, []))
 
 
 @pytest.fixture(scope="session")

@@ -97,20 +97,20 @@ def test_killed_run_resumes_without_redoing_finished_shards(corpus, tmp_path, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(dc, "process_shard", crash_on_second)
-    cfg = load_config()
-    ocfg = cfg.overlap.model_copy(update={"text_field": "question", "workers": 1})
+    config = load_config()
+    overlap_config = config.overlap.model_copy(update={"text_field": "question", "workers": 1})
     root, _, _ = corpus
     with pytest.raises(Killed):
-        dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), cfg, ocfg)
+        dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), overlap_config, config.build)
     assert not (out / "manifest.json").exists()
     calls.clear()
-    manifest = dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), cfg, ocfg)
+    manifest = dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), overlap_config, config.build)
     assert len(calls) == len(manifest["shards"]) - 1  # the first shard was finished before the kill
     assert main(["verify", str(out)]) == 0
     # other settings do not reuse what an unfinished run of different settings staged
     calls.clear()
-    ocfg = ocfg.model_copy(update={"decontaminate_mode": "cut"})
-    dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), cfg, ocfg)
+    overlap_config = overlap_config.model_copy(update={"decontaminate_mode": "cut"})
+    dc.decontaminate(str(root / "data"), [str(root / "eval")], str(out), overlap_config, config.build)
     assert len(calls) == len(manifest["shards"])
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shards.cli import dataset_config
 from tests.shards.warc_fixture import Fixture, write_fixture
 from webtext.cli import main
 from webtext.config import load_config
@@ -23,14 +24,19 @@ def crawl(tmp_path_factory) -> Fixture:
     return write_fixture(str(tmp_path_factory.mktemp("crawl")))
 
 
+def build(overrides: list[str], warc: str, out: str) -> dict:
+    """`run_build` with the sections of the config these `--set` overrides make, as the CLI passes them."""
+    from shards.build import run_build
+
+    config = load_config(overrides=overrides)
+    return run_build(dataset_config(config), config.beam, warc, out)
+
+
 @pytest.fixture(scope="session")
 def built(crawl, tmp_path_factory) -> tuple[str, dict]:
     """(dataset dir, manifest) of an in-process DirectRunner build; tests must not modify it."""
-    from shards.build import run_build
-
     out = str(tmp_path_factory.mktemp("dataset"))
-    manifest = run_build(load_config(overrides=SMALL_SHARDS), crawl.root, out)
-    return out, manifest
+    return out, build(SMALL_SHARDS, crawl.root, out)
 
 
 @dataclass

@@ -13,13 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawl.urls import url_key
-from shards.build import run_build
 from shards.manifest import STAGE_CHAIN
 from shards.split import doc_id
 from shards.verify import verify_dataset
 from shards.writer import SCHEMA
-from tests.shards.conftest import SMALL_SHARDS, run_cli
-from webtext.config import load_config
+from tests.shards.conftest import SMALL_SHARDS, build, run_cli
 
 
 def _all_rows(out: str) -> pd.DataFrame:
@@ -146,7 +144,7 @@ def test_dataset_card(built):
 def test_rebuild_of_finished_dataset_is_skipped(built, crawl, caplog):
     out, manifest = built
     with caplog.at_level(logging.INFO, logger="shards.build"):
-        again = run_build(load_config(overrides=SMALL_SHARDS), crawl.root, out)
+        again = build(SMALL_SHARDS, crawl.root, out)
     assert again == manifest  # read back, nothing rebuilt
     assert "up to date" in caplog.text
 
@@ -154,9 +152,8 @@ def test_rebuild_of_finished_dataset_is_skipped(built, crawl, caplog):
 @pytest.mark.slow
 def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
     out, manifest = built
-    cfg = load_config(overrides=SMALL_SHARDS + ["beam.direct_running_mode=multi_processing",
-                                                "beam.direct_num_workers=2"])
-    again = run_build(cfg, crawl.root, str(tmp_path))
+    again = build(SMALL_SHARDS + ["beam.direct_running_mode=multi_processing", "beam.direct_num_workers=2"],
+                  crawl.root, str(tmp_path))
     assert again["shards"] == manifest["shards"]  # same paths, rows, bytes and sha256
     assert again["stages"] == manifest["stages"]
 
@@ -167,7 +164,7 @@ def test_build_that_keeps_nothing_is_still_a_valid_dataset(crawl, tmp_path, capl
     foreign.mkdir()
     os.link(os.path.join(crawl.root, "warc", "nested", "foreign-00000.warc.gz"), foreign / "f.warc.gz")
     out = str(tmp_path / "dataset")
-    manifest = run_build(load_config(), str(foreign), out)
+    manifest = build([], str(foreign), out)
     assert manifest["rows"] == 0 and manifest["stages"]["read"]["dropped"] == {"no_provenance": 1}
     assert [s["path"] for s in manifest["shards"]] == [
         "test/shard-00000-of-00001.parquet", "train/shard-00000-of-00001.parquet", "val/shard-00000-of-00001.parquet"]

@@ -19,14 +19,14 @@ def test_round_trip_keeps_weights_tying_and_extra_state(model, tmp_path):
     opt.step()
     extra = {"optimizer": opt.state_dict(), "step": 3, "rng": torch.get_rng_state(), "tokenizer_dir": "/t"}
     save_model_checkpoint(tmp_path / "c.pt", model, extra)
-    loaded, ckpt = load_model(tmp_path / "c.pt")
-    assert ckpt["format"] == FORMAT and ckpt["step"] == 3 and ckpt["tokenizer_dir"] == "/t"
-    assert ckpt["model_config"]["n_embd"] == 16 and not loaded.training
+    loaded, saved = load_model(tmp_path / "c.pt")
+    assert saved["format"] == FORMAT and saved["step"] == 3 and saved["tokenizer_dir"] == "/t"
+    assert saved["model_config"]["n_embd"] == 16 and not loaded.training
     assert loaded.lm_head.weight is loaded.transformer.wte.weight
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
     opt2 = torch.optim.AdamW(loaded.param_groups(0.1), lr=1e-3)
-    opt2.load_state_dict(ckpt["optimizer"])
+    opt2.load_state_dict(saved["optimizer"])
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 
@@ -73,8 +73,8 @@ def test_damaged_or_foreign_files_give_clear_errors(model, tmp_path):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="not a webtext checkpoint"):
         load_checkpoint(tmp_path / "list.pt")
-    ckpt = load_checkpoint(tmp_path / "good.pt")
-    ckpt["model_config"]["n_embd"] = 32
-    torch.save(ckpt, tmp_path / "mismatch.pt")
+    saved = load_checkpoint(tmp_path / "good.pt")
+    saved["model_config"]["n_embd"] = 32
+    torch.save(saved, tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="does not match its config"):
         load_model(tmp_path / "mismatch.pt")

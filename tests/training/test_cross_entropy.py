@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.model import cross_entropy
+from training.cross_entropy import cross_entropy
 
 
 def _logits_and_targets(rows=24, vocab=97, ignored=5):

@@ -26,9 +26,9 @@ def free_loopback_port() -> int:
 
 def test_two_gloo_processes_match_one_process(corpus, tmp_path):
     tokens, tokenizer = corpus
-    cfg, overrides = tiny_config(dropout=0.0, **SETTINGS)  # per-rank dropout streams differ by design
+    config, overrides = tiny_config(dropout=0.0, **SETTINGS)  # per-rank dropout streams differ by design
     single = tmp_path / "single"
-    train(cfg, tokens, single, tokenizer_dir=tokenizer)
+    train(config.train, config.model, tokens, single, tokenizer_dir=tokenizer)
 
     ddp = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
@@ -45,9 +45,9 @@ def test_two_gloo_processes_match_one_process(corpus, tmp_path):
     assert [(r["kind"], r["step"]) for r in one] == [(r["kind"], r["step"]) for r in two]
     for a, b in zip(one, two):
         assert b["loss"] == pytest.approx(a["loss"], abs=1e-5), (a, b)
-    config = read_jsonl_log(ddp / "log.jsonl")[0]
-    assert config["world_size"] == 2 and config["grad_accum"] == 1
-    ckpt = load_checkpoint(ddp)
-    assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2 and ckpt["cursor"] == 6 * 8
+    config_record = read_jsonl_log(ddp / "log.jsonl")[0]
+    assert config_record["world_size"] == 2 and config_record["grad_accum"] == 1
+    saved = load_checkpoint(ddp)
+    assert saved["world_size"] == 2 and len(saved["rng"]) == 2 and saved["cursor"] == 6 * 8
     assert out.stdout.count("stopped by max_steps") == 1  # only rank 0 reports
     assert sorted(p.name for p in ddp.iterdir()) == ["ckpt-00000003.pt", "ckpt-00000006.pt", "log.jsonl", "loss.png"]

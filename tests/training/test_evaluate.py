@@ -21,8 +21,8 @@ CFG = EvalConfig(batch_size=3)
 
 @pytest.fixture(scope="module")
 def loaded(trained_run):
-    model, ckpt = load_model(trained_run)
-    return model, load_tokenizer(ckpt["tokenizer_dir"])
+    model, saved = load_model(trained_run)
+    return model, load_tokenizer(saved["tokenizer_dir"])
 
 
 def direct_nll(model, ids: list[int]) -> float:
@@ -74,8 +74,8 @@ def test_shard_evaluation_matches_the_trainers_validation(loaded, trained_run, c
     val = [r for r in read_jsonl_log(trained_run / "log.jsonl") if r["kind"] == "val"][-1]
     from training.evaluate import token_byte_lengths
 
-    cfg = EvalConfig(batch_size=4, max_tokens=val["tokens"])
-    result = evaluate_shards(model, corpus[0], "val", "cpu", cfg, token_byte_lengths(tokenizer))
+    config = EvalConfig(batch_size=4, max_tokens=val["tokens"])
+    result = evaluate_shards(model, corpus[0], "val", "cpu", config, token_byte_lengths(tokenizer))
     assert result["tokens"] == val["tokens"]
     assert result["loss"] == pytest.approx(val["loss"], abs=1e-5)
     assert result["bits_per_byte"] == pytest.approx(val["bits_per_byte"], abs=1e-5)

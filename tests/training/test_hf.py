@@ -29,49 +29,49 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
-    tok = train_tokenizer(iter(TEXTS * 30), TokenizerConfig(vocab_size=300, min_frequency=1))
-    tok.save(root / "tok")
+    tokenizer = train_tokenizer(iter(TEXTS * 30), TokenizerConfig(vocab_size=300, min_frequency=1))
+    tokenizer.save(root / "tok")
     torch.manual_seed(0)
-    model = GPT(GPTConfig(n_layer=2, n_head=4, n_embd=64, vocab_size=tok.vocab_size, block_size=32))
+    model = GPT(GPTConfig(n_layer=2, n_head=4, n_embd=64, vocab_size=tokenizer.vocab_size, block_size=32))
     with torch.no_grad():  # non-zero biases and norms, so a mix-up of any tensor shows
         for name, p in model.named_parameters():
             if p.dim() == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     save_model_checkpoint(root / "ckpt.pt", model, {"tokenizer_dir": str(root / "tok"), "step": 7})
-    return root, model, tok
+    return root, model, tokenizer
 
 
 def test_export_loads_in_transformers_with_equal_logits_and_tokens(checkpoint, tmp_path):
-    root, model, tok = checkpoint
+    root, model, tokenizer = checkpoint
     export_hf(root / "ckpt.pt", tmp_path)
     hf = GPT2LMHeadModel.from_pretrained(tmp_path, local_files_only=True).eval()
-    idx = torch.randint(0, tok.vocab_size, (2, 32))
+    idx = torch.randint(0, tokenizer.vocab_size, (2, 32))
     with torch.no_grad():
         assert (hf(idx).logits - model.eval()(idx)[0]).abs().max() < 1e-4
-    hf_tok = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    hf_tokenizer = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
     for text in TEXTS:  # transformers treats <|endoftext|> in text as the special token, as GPT-2 did
-        assert hf_tok(text)["input_ids"] == tok.encode(text, allow_eot=True)
-        assert hf_tok.decode(tok.encode(text)) == text
-    assert hf_tok.eos_token_id == tok.eot_id == hf.config.eos_token_id
+        assert hf_tokenizer(text)["input_ids"] == tokenizer.encode(text, allow_eot=True)
+        assert hf_tokenizer.decode(tokenizer.encode(text)) == text
+    assert hf_tokenizer.eos_token_id == tokenizer.eot_id == hf.config.eos_token_id
     assert hf.config.n_positions == 32 and hf.config.activation_function == "gelu_new"
 
 
 def test_transformers_model_imports_with_equal_logits(checkpoint, tmp_path):
-    root, _, tok = checkpoint
+    root, _, tokenizer = checkpoint
     torch.manual_seed(1)
-    hf = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=2, n_embd=32, vocab_size=tok.vocab_size, n_positions=24,
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=2, n_embd=32, vocab_size=tokenizer.vocab_size, n_positions=24,
                                     layer_norm_epsilon=1e-5)).eval()
     hf.save_pretrained(tmp_path / "hf")
     export_hf(root / "ckpt.pt", tmp_path / "with-tok")  # only to get tokenizer files in HF layout
     for name in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"):
         (tmp_path / "hf" / name).write_bytes((tmp_path / "with-tok" / name).read_bytes())
     out = import_hf(tmp_path / "hf", tmp_path / "run" / "gpt2.pt")
-    model, ckpt = load_model(out)
-    idx = torch.randint(0, tok.vocab_size, (2, 24))
+    model, saved = load_model(out)
+    idx = torch.randint(0, tokenizer.vocab_size, (2, 24))
     with torch.no_grad():
         assert (hf(idx).logits - model(idx)[0]).abs().max() < 1e-4
-    assert load_tokenizer(ckpt["tokenizer_dir"]).sha256() == tok.sha256()
-    assert ckpt["tokenizer_dir"].endswith("gpt2-tokenizer")
+    assert load_tokenizer(saved["tokenizer_dir"]).sha256() == tokenizer.sha256()
+    assert saved["tokenizer_dir"].endswith("gpt2-tokenizer")
 
 
 def test_openai_style_files_without_prefix_or_safetensors_import(checkpoint, tmp_path):
@@ -90,8 +90,8 @@ def test_openai_style_files_without_prefix_or_safetensors_import(checkpoint, tmp
             save_file(bare, d / "model.safetensors")
         else:
             torch.save({**tensors, "lm_head.weight": tensors["transformer.wte.weight"]}, d / "pytorch_model.bin")
-        imported, ckpt = load_model(import_hf(d, tmp_path / f"{variant}.pt"))
-        assert ckpt["tokenizer_dir"] is None
+        imported, saved = load_model(import_hf(d, tmp_path / f"{variant}.pt"))
+        assert saved["tokenizer_dir"] is None
         for key, value in model.state_dict().items():
             assert torch.equal(imported.state_dict()[key], value), key
 

@@ -73,30 +73,47 @@ def test_an_unknown_opt_out_value_is_an_error_not_a_guess(value, monkeypatch):
         host_memory.keep_freed_memory()
 
 
-def test_an_unknown_opt_out_value_stops_train_with_a_clear_error():
-    proc = subprocess.run([sys.executable, "-c", "from webtext import cli; cli.run()", "train", "--help"],
-                          cwd=REPO, capture_output=True, text=True,
+def test_an_unknown_opt_out_value_stops_train_with_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "webtext", "train", "--tokens", str(tmp_path), "--out",
+                           str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "WEBTEXT_MALLOC_TUNING": "off"})
     assert proc.returncode == 2
-    assert "WEBTEXT_MALLOC_TUNING='off': use 0 to turn the CPU malloc settings off" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("webtext: WEBTEXT_MALLOC_TUNING='off': use 0 to turn the CPU malloc settings "
+                                   "off, or 1 (the default) to keep them")
+
+
+# Runs `webtext ARGS...` the way the console script does (cli.run), or calls cli.main(ARGS) from
+# a program started as something else (as pytest does); each start of the process appends its pid
+# and GLIBC_TUNABLES to a log.
+STARTS_SCRIPT = """
+import json, os, sys
+from webtext import cli
+log, entry, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(log, "a") as f:
+    f.write(json.dumps([os.getpid(), os.environ.get("GLIBC_TUNABLES", "")]) + "\\n")
+if entry == "run":
+    sys.argv = ["webtext", *args]
+    cli.run()
+sys.argv = ["a-program"]
+sys.exit(cli.main(args))
+"""
 
 
 @glibc_only
-@pytest.mark.parametrize("command, restarts", [("train", True), ("demo", True), ("sample", False)])
-def test_training_commands_restart_with_huge_pages(command, restarts, tmp_path):
-    """`webtext train`/`demo` re-exec themselves (same pid, same command line) with the tunable
-    before any work; other commands run as started. Each start appends a line to a log."""
+@pytest.mark.parametrize("entry, command, restarts", [("run", "train", True), ("run", "sample", False),
+                                                      ("main", "train", False)])
+def test_train_restarts_itself_with_huge_pages(entry, command, restarts, tmp_path):
+    """`webtext train` re-execs itself (same pid, same command line) with the tunable before it
+    imports torch; other commands run as started, and so does a program that calls the CLI's
+    main() in-process: restarting it would rerun that whole program."""
     starts = tmp_path / "starts.jsonl"
-    script = ("import json, os, sys; from webtext import cli\n"
-              f"with open({str(starts)!r}, 'a') as f: "
-              "f.write(json.dumps([os.getpid(), os.environ.get('GLIBC_TUNABLES', '')]) + '\\n')\n"
-              f"sys.argv = ['webtext', {command!r}, '--help']\n"
-              "cli.run()")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
-    assert f"usage: webtext {command}" in proc.stdout
+    missing = str(tmp_path / "missing")
+    args = {"train": ["train", "--tokens", missing, "--out", str(tmp_path / "run"), "--set", "train.device=cpu"],
+            "sample": ["sample", "--checkpoint", missing, "--set", "sample.device=cpu"]}[command]
+    proc = subprocess.run([sys.executable, "-c", STARTS_SCRIPT, str(starts), entry, *args], cwd=REPO,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1, proc.stderr  # after the restart, the command's own error: missing input
+    assert proc.stderr.count(f"webtext {command}: error: ") == 1
     lines = [json.loads(line) for line in starts.read_text().splitlines()]
     if restarts:
         assert [tunables for _, tunables in lines] == ["", "glibc.malloc.hugetlb=1"]

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 def straight_run(corpus, tmp_path_factory):
     """12 uninterrupted steps: the reference for the resume tests."""
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config()
+    config, _ = tiny_config()
     run = tmp_path_factory.mktemp("straight") / "run"
-    result = train(cfg, tokens, run, tokenizer_dir=tokenizer)
+    result = train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
     return result, read_jsonl_log(run / "log.jsonl")
 
 
@@ -69,8 +69,8 @@ class SlowValidationTrainer(Trainer):
 def test_logged_throughput_leaves_out_validation_time(corpus, tmp_path):
     """tok/s and MFU describe training steps: a slow validation must not drag them down."""
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(max_steps=8, eval_interval=4)
-    SlowValidationTrainer(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer).run()
+    config, _ = tiny_config(max_steps=8, eval_interval=4)
+    SlowValidationTrainer(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer).run()
     train_records = [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
     after_validation = next(r for r in train_records if r["step"] == 5)
     assert 256 / after_validation["tok_per_s"] < 0.5  # one 256-token step, not the 1 s validation
@@ -83,23 +83,23 @@ def test_gemm_peak_is_a_sustained_rate_of_real_matmuls():
 
 def test_resume_after_until_step_is_bit_identical(corpus, straight_run, tmp_path):
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(peak_flops=0)  # measuring the GEMM peak must not move the RNG streams
-    first = train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer, until_step=5)
+    config, _ = tiny_config(peak_flops=0)  # measuring the GEMM peak must not move the RNG streams
+    first = train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer, until_step=5)
     assert first.stopped_by == "until_step" and first.step == 5
-    second = train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer, resume=True)
+    second = train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer, resume=True)
     assert second.step == 12
     assert curve(read_jsonl_log(tmp_path / "run" / "log.jsonl")) == curve(straight_run[1])
     with pytest.raises(ValueError, match="already at step 12: nothing to do"):
-        train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer, resume=True)
+        train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer, resume=True)
 
 
 def test_sigterm_checkpoints_and_resume_is_bit_identical(corpus, tmp_path):
     """A CLI run killed with SIGTERM mid-run, resumed with --resume, logs exactly the losses
     of an uninterrupted run."""
     tokens, tokenizer = corpus
-    cfg, overrides = tiny_config(max_steps=60, eval_interval=20)
+    config, overrides = tiny_config(max_steps=60, eval_interval=20)
     reference = tmp_path / "reference"
-    train(cfg, tokens, reference, tokenizer_dir=tokenizer)
+    train(config.train, config.model, tokens, reference, tokenizer_dir=tokenizer)
 
     run = tmp_path / "run"
     command = [sys.executable, "-m", "webtext.cli", "train", "--tokens", str(tokens), "--out", str(run),
@@ -120,40 +120,40 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(corpus, tmp_path):
     assert "stopped by SIGTERM" in output and "--resume" in output
     stopped_at = load_checkpoint(run)["step"]
     assert 3 <= stopped_at < 60
-    config = next(r for r in read_jsonl_log(run / "log.jsonl") if r["kind"] == "config")
+    config_record = next(r for r in read_jsonl_log(run / "log.jsonl") if r["kind"] == "config")
     # The CLI restarted itself with huge pages, the CPU Trainer applied mallopt, and the run says so.
-    assert config["host_memory"]["malloc_tuning"] is host_memory.enabled()
+    assert config_record["host_memory"]["malloc_tuning"] is host_memory.enabled()
     if host_memory.enabled():
-        assert "glibc.malloc.hugetlb=1" in config["host_memory"]["glibc_tunables"]
-    train(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+        assert "glibc.malloc.hugetlb=1" in config_record["host_memory"]["glibc_tunables"]
+    train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer, resume=True)
     assert curve(read_jsonl_log(run / "log.jsonl")) == curve(read_jsonl_log(reference / "log.jsonl"))
 
 
 def test_keep_last_k_checkpoints(corpus, tmp_path):
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(max_steps=6, checkpoint_interval=2, keep_checkpoints=2, eval_interval=0)
-    train(cfg, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
+    config, _ = tiny_config(max_steps=6, checkpoint_interval=2, keep_checkpoints=2, eval_interval=0)
+    train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-00000004.pt", "ckpt-00000006.pt"]
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
 
 def test_existing_run_needs_resume_and_corrupted_checkpoint_fails_clearly(corpus, straight_run, tmp_path):
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config()
+    config, _ = tiny_config()
     run = tmp_path / "run"
     run.mkdir()
     source = straight_run[0].checkpoint
     (run / source.name).write_bytes(source.read_bytes())
     with pytest.raises(ValueError, match="pass --resume"):
-        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer)
+        Trainer(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
     data = source.read_bytes()
     (run / source.name).write_bytes(data[: len(data) // 2])  # truncated mid-write by a foreign tool
     with pytest.raises(ValueError, match=r"ckpt-00000012\.pt: corrupted, truncated"):
-        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+        Trainer(config.train, config.model, tokens, run, tokenizer_dir=tokenizer, resume=True)
     # a model-only checkpoint (e.g. an import) cannot be resumed from
     save_model_checkpoint(run / source.name, load_model(source)[0])
     with pytest.raises(ValueError, match="not a training checkpoint"):
-        Trainer(cfg, tokens, run, tokenizer_dir=tokenizer, resume=True)
+        Trainer(config.train, config.model, tokens, run, tokenizer_dir=tokenizer, resume=True)
 
 
 def nan_run(corpus, straight_run, tmp_path, **overrides):
@@ -163,8 +163,8 @@ def nan_run(corpus, straight_run, tmp_path, **overrides):
     ckpt = load_checkpoint(straight_run[0].checkpoint)
     ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
     torch.save(ckpt, run / straight_run[0].checkpoint.name)
-    cfg, _ = tiny_config(max_steps=40, **overrides)
-    return Trainer(cfg, corpus[0], run, tokenizer_dir=corpus[1], resume=True)
+    config, _ = tiny_config(max_steps=40, **overrides)
+    return Trainer(config.train, config.model, corpus[0], run, tokenizer_dir=corpus[1], resume=True)
 
 
 def test_nan_policy_stop(corpus, straight_run, tmp_path):
@@ -187,8 +187,8 @@ def test_nan_policy_skip_leaves_weights_alone_then_gives_up(corpus, straight_run
 
 
 def test_schedule_and_batch_arithmetic():
-    cfg, _ = tiny_config(max_steps=100, warmup_steps=10, learning_rate=1.0, min_lr=0.1)
-    lrs = [lr_at(s, cfg.train) for s in range(101)]
+    config, _ = tiny_config(max_steps=100, warmup_steps=10, learning_rate=1.0, min_lr=0.1)
+    lrs = [lr_at(s, config.train) for s in range(101)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
     assert lrs[55] == pytest.approx(0.55) and lrs[100] == pytest.approx(0.1)
@@ -199,17 +199,17 @@ def test_schedule_and_batch_arithmetic():
 
 def test_bad_batch_and_tokenizer_mismatch_fail_before_training(corpus, tmp_path):
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(batch_tokens=300)
+    config, _ = tiny_config(batch_tokens=300)
     with pytest.raises(ValueError, match="batch_tokens=300 is not a multiple"):
-        Trainer(cfg, tokens, tmp_path / "a", tokenizer_dir=tokenizer)
+        Trainer(config.train, config.model, tokens, tmp_path / "a", tokenizer_dir=tokenizer)
     other = tmp_path / "other-tokenizer"
     from training.config import TokenizerConfig
     from training.tokenizer import train_tokenizer
 
     train_tokenizer(["completely different text " * 50], TokenizerConfig(vocab_size=270, min_frequency=1)).save(other)
-    cfg, _ = tiny_config()
+    config, _ = tiny_config()
     with pytest.raises(ValueError, match="is not the one the token shards were made with"):
-        Trainer(cfg, tokens, tmp_path / "b", tokenizer_dir=other)
+        Trainer(config.train, config.model, tokens, tmp_path / "b", tokenizer_dir=other)
 
 
 def test_cli_reports_config_errors_and_missing_tokens(tmp_path, capsys):
@@ -232,10 +232,10 @@ def test_trains_on_the_tokenize_stage_output(corpus, tmp_path):
     for split, seed in (("train", 3), ("val", 4)):
         (tmp_path / "dataset" / split).mkdir(parents=True)
         pq.write_table(pa.table({"text": synthetic_documents(60, seed)}), tmp_path / "dataset" / split / "part-0.parquet")
-    cfg, _ = tiny_config(max_steps=2, eval_interval=2)
-    cfg.tokenizer.workers = 1
-    tokenize_shards(tmp_path / "dataset", corpus[1], tmp_path / "tokens", cfg.tokenizer, progress=False)
-    result = train(cfg, tmp_path / "tokens", tmp_path / "run")
+    config, _ = tiny_config(max_steps=2, eval_interval=2)
+    config.tokenizer.workers = 1
+    tokenize_shards(tmp_path / "dataset", corpus[1], tmp_path / "tokens", config.tokenizer, progress=False)
+    result = train(config.train, config.model, tmp_path / "tokens", tmp_path / "run")
     assert result.step == 2 and result.val["bits_per_byte"] > 0
     assert load_checkpoint(result.checkpoint)["tokenizer_dir"] == str((tmp_path / "tokens" / "tokenizer").resolve())
 
@@ -247,8 +247,8 @@ def test_val_split_shorter_than_a_window_trains_without_validation(corpus, tmp_p
     tokenizer = load_tokenizer(corpus[1])
     docs = synthetic_documents(40, seed=5)
     write_token_shards(tmp_path / "tokens", tokenizer, {"train": [docs], "val": [["A cat."]]})
-    cfg, _ = tiny_config(max_steps=2, eval_interval=1)
-    result = train(cfg, tmp_path / "tokens", tmp_path / "run", tokenizer_dir=corpus[1])
+    config, _ = tiny_config(max_steps=2, eval_interval=1)
+    result = train(config.train, config.model, tmp_path / "tokens", tmp_path / "run", tokenizer_dir=corpus[1])
     assert result.step == 2 and result.val is None
     assert "no validation: " in caplog.text and "fewer than one window" in caplog.text
     assert not [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "val"]

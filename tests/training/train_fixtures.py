@@ -90,7 +90,7 @@ def trained_run(corpus, tmp_path_factory):
     from training.train import train
 
     tokens, tokenizer = corpus
-    cfg, _ = tiny_config(dropout=0.0, max_steps=80, eval_interval=0, learning_rate=0.01, min_lr=0.001, warmup_steps=5)
+    config, _ = tiny_config(dropout=0.0, max_steps=80, eval_interval=0, learning_rate=0.01, min_lr=0.001, warmup_steps=5)
     run = tmp_path_factory.mktemp("trained") / "run"
-    train(cfg, tokens, run, tokenizer_dir=tokenizer)
+    train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
     return run

@@ -4,12 +4,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from webtext import demo
 from webtext.config import load_config
 from core.stats import StageCounts, write_stats_json
+from sample.bundled import Sample
 
 
 def _write(out, folder, name, counts):
@@ -98,6 +100,8 @@ def test_every_demo_stage_is_a_real_command():
     from webtext.cli import STAGE_CLIS
 
     commands = {c for cmds in STAGE_CLIS.values() for c in cmds}
-    assert [args[0] for _, args in demo.demo_steps(demo.REPO / "out")] == [
+    steps = demo.demo_steps(Path("out"), Sample(Path("sample")))
+    assert [args[0] for _, args in steps] == [
         "harvest", "crawl", "build", "tokenizer", "tokenize", "train", "sample"]
-    assert all(args[0] in commands for _, args in demo.demo_steps(demo.REPO / "out"))
+    assert all(args[0] in commands for _, args in steps)
+    assert steps[0][1][2] == str(Path("sample/reddit/RS_sample.zst")) and steps[1][1][-1] == str(Path("sample/web"))

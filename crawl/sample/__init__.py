@@ -1,1 +1,0 @@
-"""The bundled offline sample: a small web for the replay server and a Reddit dump."""

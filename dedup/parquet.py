@@ -1,0 +1,91 @@
+"""Exact + near dedup of existing Parquet documents (e.g. across builds): `webtext dedup`'s work.
+
+`webtext build` already deduplicates each build; this deduplicates documents that were never in
+one build together, such as the shards of two crawls, with the same transforms. Survivors go
+to OUT/dedup-*.parquet, the stage counts to OUT/dedup_stats.json, written last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from core import fsio
+from core.beam import collect_stage_counts, pipeline_options
+from core.beam_config import BeamConfig
+from core.stats import StageCounts, write_stats_json
+from dedup.config import DedupConfig
+from dedup.exact import ExactDedup
+from dedup.near import NearDedup
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = {"id": pa.string(), "text": pa.string(), "score": pa.int64(), "created_utc": pa.int64(),
+                    "url": pa.string()}
+STATS_FILE = "dedup_stats.json"
+OUTPUT_PREFIX = "dedup"
+
+
+def input_schema(files: list[str]) -> pa.Schema:
+    """The one schema all inputs share; errors name the file and the column."""
+    if not files:
+        raise ValueError("no *.parquet files among the inputs")
+    schema = None
+    for path in files:
+        try:
+            with FileSystems.open(path) as fh:
+                file_schema = pq.read_schema(fh)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+        for column, kind in REQUIRED_COLUMNS.items():
+            if file_schema.get_field_index(column) < 0:
+                raise ValueError(f"{path}: missing column {column!r} (needs {', '.join(REQUIRED_COLUMNS)})")
+            if not file_schema.field(column).type.equals(kind):
+                raise ValueError(f"{path}: column {column!r} is {file_schema.field(column).type}, expected {kind}")
+        file_schema = file_schema.remove_metadata()
+        if schema is None:
+            schema = file_schema
+        elif not schema.equals(file_schema):
+            raise ValueError(f"{path}: schema differs from {files[0]}'s; inputs must share one schema")
+    if schema.get_field_index("dup_cluster") < 0:
+        schema = schema.append(pa.field("dup_cluster", pa.string()))
+    return schema
+
+
+def run_dedup(inputs: list[str], out: str, dedup_config: DedupConfig, beam_config: BeamConfig,
+              beam_args: list[str] = ()) -> dict[str, StageCounts]:
+    """Deduplicate the Parquet files `inputs` into `out`; returns the per-stage counts."""
+    files = [f for f in fsio.expand(inputs) if f.endswith(".parquet")]
+    out_prefix = fsio.join(out, "")
+    inside = [f for f in files if f.startswith(out_prefix) or f.startswith(os.path.abspath(out_prefix))]
+    if inside:
+        raise ValueError(f"--out {out} contains input {inside[0]}; write the survivors somewhere else")
+    schema = input_schema(files)
+    fsio.makedirs(out)
+    stats_path = fsio.join(out, STATS_FILE)
+    if FileSystems.exists(stats_path):
+        FileSystems.delete([stats_path])  # it marks a finished run, so it goes first
+    stale = FileSystems.match([fsio.join(out, f"{OUTPUT_PREFIX}-*.parquet")])[0].metadata_list
+    if stale:
+        FileSystems.delete([m.path for m in stale])
+    log.info("deduplicating %d Parquet file(s) into %s", len(files), out)
+    with beam.Pipeline(options=pipeline_options(beam_config, beam_args)) as pipeline:
+        _ = (
+            pipeline
+            | "Files" >> beam.Create(files)
+            | "Read" >> beam.io.ReadAllFromParquet()
+            | "ExactDedup" >> ExactDedup(dedup_config)
+            | "NearDedup" >> NearDedup(dedup_config)
+            | "Write" >> beam.io.WriteToParquet(fsio.join(out, OUTPUT_PREFIX), schema, file_name_suffix=".parquet",
+                                                codec="zstd")
+        )
+    counts = collect_stage_counts(pipeline.result)
+    for stage in counts.values():
+        stage.check()
+    write_stats_json(stats_path, counts, {"inputs": files})
+    return counts
