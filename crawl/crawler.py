@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from scrapy.crawler import AsyncCrawlerProcess
 
+from core.lock import exclusive_folder
 from core.stats import counts_from_outcomes, write_stats_json
 from crawl.config import CrawlConfig
 from crawl.crawl_log import CrawlLogWriter, log_parts, read_crawl_log, read_logged_state
@@ -145,16 +146,9 @@ def replay_config(config: CrawlConfig, server) -> CrawlConfig:
     return config.model_copy(update={"proxy": server.proxy_url, "static_hosts": hosts, "resolve_dns": False})
 
 
-@contextlib.contextmanager
 def shard_lock(out: str, shard: Shard):
     """Refuse to run one shard twice at once: resume recovery would cut the other's files."""
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, f".crawl-{shard.tag}.lock"), "w") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"another `webtext crawl` of shard {shard.tag} is running on {out}") from None
-        yield
+    return exclusive_folder(out, f"crawl --shard {shard.tag}", f".crawl-{shard.tag}.lock")
 
 
 def recover(out: str, shard: Shard):

@@ -13,6 +13,7 @@ import os
 import sys
 
 from core import __version__, netguard
+from core.lock import FolderBusyError
 
 # Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order,
 # with the commands each registers: a command imports only its own stage (torch, Scrapy and
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("webtext: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, FolderBusyError) as exc:
         print(f"webtext {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

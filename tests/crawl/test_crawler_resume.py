@@ -11,6 +11,8 @@ from collections import Counter
 
 import pytest
 
+from core.lock import FolderBusyError
+
 from crawl.crawler import shard_lock
 from crawl.replay import serve
 from crawl.url_table import Shard
@@ -99,7 +101,7 @@ def test_two_shards_cover_the_table_exactly_once_without_colliding(tmp_path):
 def test_the_same_shard_cannot_run_twice_at_once(tmp_path):
     """A second process would cut the first one's WARC files during recovery (flock is per open file)."""
     with shard_lock(str(tmp_path), Shard(0, 1)):
-        with pytest.raises(ValueError, match="another `webtext crawl` of shard 00000-of-00001 is running"):
+        with pytest.raises(FolderBusyError, match="another `webtext crawl --shard 00000-of-00001` is writing"):
             with shard_lock(str(tmp_path), Shard(0, 1)):
                 pass
         with shard_lock(str(tmp_path), Shard(1, 2)):  # other shards are independent
