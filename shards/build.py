@@ -11,13 +11,16 @@ killed build therefore leaves no manifest, and the rerun replaces whatever it le
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import apache_beam as beam
 import pyarrow as pa
 
 from core.beam import StageCounter, collect_stage_counts, pipeline_options
+from core import fsio
 from core.beam_config import BeamConfig
+from core.lock import exclusive_folder
 from core.section import config_hash
 from crawl.urls import is_wikipedia
 from dedup.exact import ExactDedup
@@ -144,7 +147,17 @@ def _up_to_date(out: str, dataset_config: DatasetConfig, inputs: list[dict]) -> 
 
 def run_build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, out: str,
               beam_args: list[str] = (), force: bool = False) -> dict:
-    """Build the dataset in `out`; returns the manifest."""
+    """Build the dataset in `out`; returns the manifest.
+
+    A second build into the same local `out` at the same time is refused (core.lock): its
+    staging and publish would interleave with this one's. Object stores have no such lock.
+    """
+    with exclusive_folder(out, "build") if fsio.is_local(out) else contextlib.nullcontext():
+        return _build(dataset_config, beam_config, warc, out, beam_args, force)
+
+
+def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, out: str,
+           beam_args: list[str], force: bool) -> dict:
     root = warc_root(warc)
     files = find_warc_files(root)
     inputs = input_listing(files, root)

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 from core import __version__, netguard
 from core.lock import FolderBusyError
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not ("-v" in argv or "--verbose" in argv):
         logging.getLogger("apache_beam").setLevel(logging.WARNING)  # runner chatter, not progress
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # font-cache chatter even under -v
     args = build_parser(_command(argv)).parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print("webtext: interrupted", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, FolderBusyError) as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"webtext {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -19,8 +19,12 @@ def config() -> ExtractConfig:
     return ExtractConfig()
 
 
-def slow_page(n_blocks: int = 12000) -> bytes:
-    """A real ~1.5 MB page that takes trafilatura many seconds (5+ on a fast idle core) (no test hook involved)."""
+def slow_page(n_blocks: int = 48000) -> bytes:
+    """A real ~6 MB page that takes trafilatura ~11 s of CPU on a fast idle core (no test hook involved).
+
+    Far longer than the 1 s extraction timeouts the tests set, so a parent that waited for it
+    instead of timing out would take many seconds more than one that did, on a loaded machine too.
+    """
     blocks = "".join(
         f'<div class="c{i % 7}"><p>Paragraph {i} with some words that look like prose, number {i}.</p>'
         f'<a href="/l{i}">link {i}</a></div>'

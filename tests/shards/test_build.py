@@ -12,12 +12,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from core.lock import exclusive_folder
 from crawl.urls import url_key
 from shards.manifest import STAGE_CHAIN
 from shards.split import doc_id
 from shards.verify import verify_dataset
 from shards.writer import SCHEMA
 from tests.shards.conftest import SMALL_SHARDS, build, run_cli
+from webtext.cli import main
 
 
 def _all_rows(out: str) -> pd.DataFrame:
@@ -183,3 +185,13 @@ def test_cli_build_errors(tmp_path):
                      "--set", "build.val_fraction=0.6", "--set", "build.test_fraction=0.5")
     assert result.returncode == 2
     assert "val_fraction + test_fraction must be < 1" in result.stderr
+
+
+def test_a_second_build_into_the_same_folder_is_refused(crawl, tmp_path, capsys):
+    """Two builds into one `--out` would interleave staging and publish: the second is refused."""
+    out = tmp_path / "dataset"
+    with exclusive_folder(str(out), "build"):  # a build running in another process holds this
+        assert main(["build", "--warc", crawl.root, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "another `webtext build` is writing" in err and str(out) in err
+    assert not (out / "manifest.json").exists()
