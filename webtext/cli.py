@@ -32,7 +32,11 @@ STAGE_CLIS = {
 
 def _common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="config file (default: pipelines.yaml of this checkout)")
+    common.add_argument(
+        "--config", metavar="FILE", action="append", default=[],
+        help="config file layered over pipelines.yaml's defaults; it may hold only the keys it changes "
+             "(repeatable: later files win)",
+    )
     common.add_argument(
         "--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[],
         help="override one config key (repeatable), e.g. --set crawl.download_timeout=10",

@@ -8,8 +8,9 @@ error that names the offending key.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import yaml
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from overlap.config import OverlapConfig
 from shards.config import BuildConfig
 from training.config import EvalConfig, ModelConfig, SampleConfig, TokenizerConfig, TrainConfig
 from core.beam_config import BeamConfig
-from core.section import DEFAULTS_FILE, DefaultsError, Section
+from core.section import DEFAULTS_FILE, Section
 
 
 class Config(Section):
@@ -52,12 +53,26 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
+            lines.append(f"  {key}: unknown key{_did_you_mean(e['loc'])}")
         else:
             got = e.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict) else ""
             lines.append(f"  {key}: {e['msg']}{shown}")
     return "\n".join(lines)
+
+
+def _did_you_mean(location: tuple) -> str:
+    """", did you mean section.key?" for the closest known key at that place, if any is close."""
+    model: Any = Config
+    for part in location[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, Section) else None
+        if field is None:
+            return ""
+        model = field.annotation
+    if not (isinstance(model, type) and issubclass(model, Section)):
+        return ""
+    close = difflib.get_close_matches(str(location[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f", did you mean {'.'.join(map(str, location[:-1] + (close[0],)))}?" if close else ""
 
 
 def _apply_override(data: dict[str, Any], override: str) -> None:
@@ -79,28 +94,43 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"--set {override!r}: value is not valid YAML: {exc}") from exc
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """pipelines.yaml's defaults, then `path` (a full or partial config file), then overrides."""
+def _layer(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """`layer` over `base`: sections merge key by key, any other value replaces."""
+    merged = dict(base)
+    for key, value in layer.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _layer(merged[key], value) if both_sections else value
+    return merged
+
+
+def _read_config_file(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config {path}: top level must be a mapping of sections")
+    return loaded or {}
+
+
+def load_config(paths: str | Path | Sequence[str | Path] | None = None, overrides: Sequence[str] = ()) -> Config:
+    """pipelines.yaml's defaults, then each config file in `paths` (full or partial; later files
+    win), then `section.key=value` overrides."""
+    if paths is None:
+        paths = []
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
     data: dict[str, Any] = {}
-    source = str(path) if path else str(DEFAULTS_FILE)
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config {path}: top level must be a mapping of sections")
-        data = loaded or {}
+    for path in paths:
+        data = _layer(data, _read_config_file(path))
     for override in overrides:
         _apply_override(data, override)
     try:
         return Config.model_validate(data)
-    except DefaultsError as exc:
-        raise ConfigError(str(exc)) from None
     except ValidationError as exc:
-        where = source + (" with --set overrides" if overrides else "")
-        raise ConfigError(_format_validation_error(exc, where)) from None
+        where = " + ".join(str(p) for p in paths) if paths else str(DEFAULTS_FILE)
+        raise ConfigError(_format_validation_error(exc, where + (" with --set overrides" if overrides else ""))) from None

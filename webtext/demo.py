@@ -1,15 +1,17 @@
 """`webtext demo`: every stage end to end on the bundled offline sample.
 
 It runs exactly the commands a user would (`webtext harvest`, `crawl --replay`, `build`,
-`tokenizer train`, `tokenize`, `train`, `sample`), each in its own process with the same
-`--config`/`--set` arguments, plus the demo-scale overrides below, then prints one table of
-per-stage counts and the validation loss. The crawl goes through the replay server on
-127.0.0.1: nothing leaves the machine.
+`tokenizer train`, `tokenize`, `train`, `sample`), each in its own process with
+`--config pipelines.demo.yaml` (demo-scale settings, layered over pipelines.yaml) plus your own
+`--config`/`--set` arguments, and prints each command as it runs it: copied, a command gives the
+demo's result. Then it prints one table of per-stage counts and the validation loss. The crawl
+goes through the replay server on 127.0.0.1: nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,27 +26,9 @@ if TYPE_CHECKING:
 
 DEMO_MARKER = ".webtext-demo"  # marks a folder the demo made, so a rerun may clear it
 
-# Sized so the whole demo takes a few minutes on 2 CPU cores; user --set arguments win.
-DEMO_OVERRIDES = [
-    "crawl.download_timeout=2",  # the sample's slow page must time out quickly
-    "crawl.retry_backoff_base=0.5",
-    "crawl.max_body_bytes=2000000",  # the sample's 3 MB pages count as too_large, as its README expects
-    "build.min_val_docs=5",  # a validation loss over more than one document
-    "tokenizer.vocab_size=2048",
-    "model.preset=tiny",
-    "train.batch_tokens=2048",
-    "train.micro_batch_size=16",
-    "train.max_steps=300",
-    "train.warmup_steps=30",
-    "train.learning_rate=3e-3",
-    "train.min_lr=3e-4",
-    "train.eval_interval=50",
-    "train.eval_batches=4",
-    "train.checkpoint_interval=0",  # only the final checkpoint
-    "train.log_interval=50",
-    "train.num_threads=1",  # a 0.7M-parameter model gains little from threads, and loses a lot on a busy box
-    "sample.max_tokens=60",
-]
+# The demo's settings: a partial config layered over pipelines.yaml, shipped with the package
+# (a link to the repository's pipelines.demo.yaml), passed to and printed with every command.
+DEMO_CONFIG = (Path(__file__).parent / "pipelines.demo.yaml").resolve()
 DEMO_PROMPT = "The history of the"
 
 # (subfolder of --out, its stats file): where each stage writes its counts.
@@ -58,9 +42,15 @@ STAGE_ORDER = ["harvest", "crawl", "read", "extract", "filter", "wikipedia", "de
                "write", "tokenize"]
 
 
-def demo_steps(out: Path, sample: Sample) -> list[tuple[str, list[str]]]:
-    """(what it does, webtext arguments) for every stage, in order, on `sample`."""
-    return [
+def demo_steps(out: Path, sample: Sample, config_files: list[str] = (), overrides: list[str] = ()) -> list[tuple[str, list[str]]]:
+    """(what it does, webtext arguments) for every stage, in order, on `sample`; each command
+    carries `--config pipelines.demo.yaml`, then `config_files` and `overrides` (the user's)."""
+    settings = []
+    for config_file in [_shown_path(DEMO_CONFIG), *config_files]:
+        settings += ["--config", str(config_file)]
+    for override in overrides:
+        settings += ["--set", override]
+    steps = [
         ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", str(sample.dump), "--out", str(out / "urls")]),
         ("crawl the URLs from the sample web served on 127.0.0.1",
          ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(sample.web)]),
@@ -73,6 +63,7 @@ def demo_steps(out: Path, sample: Sample) -> list[tuple[str, list[str]]]:
         ("train a tiny GPT-2", ["train", "--tokens", str(out / "tokens"), "--out", str(out / "run")]),
         ("sample from it", ["sample", "--checkpoint", str(out / "run"), "--prompt", DEMO_PROMPT]),
     ]
+    return [(what, args + settings) for what, args in steps]
 
 
 def prepare_out(out: Path) -> None:
@@ -108,10 +99,32 @@ def validation_losses(log_path: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in records if r.get("kind") == "val"]
 
 
-def _run_step(number: int, total: int, what: str, args: list[str], common: list[str]) -> None:
-    print(f"\n[{number}/{total}] {what}\n$ webtext {' '.join(args)}", flush=True)
+def _shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (shorter to copy)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def demo_settings() -> str:
+    """The settings the demo changes, one `section.key: value  # why` per line, from the file."""
+    lines, section = [], None
+    for line in DEMO_CONFIG.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith(" "):
+            section = line.split(":", 1)[0]
+            continue
+        setting, _, why = line.strip().partition("#")
+        lines.append(f"  {section}.{setting.strip()}" + (f"  ({why.strip()})" if why else ""))
+    return "\n".join(lines)
+
+
+def _run_step(number: int, total: int, what: str, args: list[str]) -> None:
+    print(f"\n[{number}/{total}] {what}\n$ webtext {shlex.join(args)}", flush=True)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "webtext", *args, *common], check=True)
+    subprocess.run([sys.executable, "-m", "webtext", *args], check=True)
     print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
@@ -120,14 +133,11 @@ def run_demo(args, cfg) -> int:
 
     out = Path(args.out)
     prepare_out(out)
-    common = [f"--config={args.config}"] if args.config else []
-    for override in DEMO_OVERRIDES + list(args.overrides):
-        common += ["--set", override]
     started = time.perf_counter()
-    steps = demo_steps(out, ensure_built())  # generates the sample on first use
+    steps = demo_steps(out, ensure_built(), args.config, args.overrides)  # generates the sample on first use
     for number, (what, step_args) in enumerate(steps, 1):
         try:
-            _run_step(number, len(steps), what, step_args, common)
+            _run_step(number, len(steps), what, step_args)
         except subprocess.CalledProcessError as exc:
             print(f"webtext demo: `webtext {step_args[0]}` failed (exit {exc.returncode}); "
                   f"its output is above, its files under {out}/", file=sys.stderr)
@@ -143,11 +153,14 @@ def run_demo(args, cfg) -> int:
 
 
 def register(subparsers, common) -> None:
-    p = subparsers.add_parser(
+    import argparse
+
+    parser = subparsers.add_parser(
         "demo", parents=[common],
         help="run every stage on the bundled offline sample (harvest, crawl, build, tokenize, train, sample)",
-        description=__doc__,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Settings the demo changes ({_shown_path(DEMO_CONFIG)}):\n{demo_settings()}",
     )
-    p.add_argument("--out", default="out/demo",
-                   help="work directory: absent, empty or made by an earlier demo (then cleared); default out/demo")
-    p.set_defaults(func=run_demo)
+    parser.add_argument("--out", default="out/demo",
+                        help="work directory: absent, empty or made by an earlier demo (then cleared); default out/demo")
+    parser.set_defaults(func=run_demo)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from webtext import demo
+from webtext.cli import build_parser
 from webtext.config import load_config
 from core.stats import StageCounts, write_stats_json
 from sample.bundled import Sample
@@ -82,10 +83,24 @@ def test_bad_out_is_a_clear_cli_error(tmp_path):
     assert "not made by `webtext demo`" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_demo_overrides_name_real_config_keys():
-    cfg = load_config(None, demo.DEMO_OVERRIDES)
+def test_the_demo_config_is_partial_and_names_real_keys():
+    cfg = load_config(demo.DEMO_CONFIG)
     assert cfg.model.preset == "tiny" and cfg.train.max_steps > cfg.train.eval_interval > 0
     assert cfg.train.batch_tokens % cfg.train.micro_batch_size == 0
+    assert cfg.crawl.user_agent == load_config().crawl.user_agent  # what it does not set stays default
+    listed = demo.demo_settings().splitlines()
+    assert "  model.preset: tiny  (0.7M parameters)" in listed and len(listed) == 18
+
+
+def test_every_command_carries_the_demo_config_and_the_users_settings():
+    """The demo prints and runs the same argument lists: a copied command gets the demo's settings."""
+    steps = demo.demo_steps(Path("out"), Sample(Path("sample")), ["mine.yaml"], ["train.max_steps=5"])
+    shown = demo._shown_path(demo.DEMO_CONFIG)
+    for _, args in steps:
+        assert args[-6:] == ["--config", shown, "--config", "mine.yaml", "--set", "train.max_steps=5"]
+    train = next(args for _, args in steps if args[0] == "train")
+    parsed = build_parser("train").parse_args(train[:-4] + ["--set", "train.max_steps=5"])
+    assert load_config(parsed.config, parsed.overrides) == load_config(demo.DEMO_CONFIG, ["train.max_steps=5"])
 
 
 def test_a_bad_user_override_stops_the_demo_before_any_stage(tmp_path):
@@ -104,4 +119,5 @@ def test_every_demo_stage_is_a_real_command():
     assert [args[0] for _, args in steps] == [
         "harvest", "crawl", "build", "tokenizer", "tokenize", "train", "sample"]
     assert all(args[0] in commands for _, args in steps)
-    assert steps[0][1][2] == str(Path("sample/reddit/RS_sample.zst")) and steps[1][1][-1] == str(Path("sample/web"))
+    assert steps[0][1][2] == str(Path("sample/reddit/RS_sample.zst"))
+    assert steps[1][1][steps[1][1].index("--replay") + 1] == str(Path("sample/web"))
