@@ -48,8 +48,11 @@ def _web(directory: Path, n_pages: int) -> list[str]:
 
 
 def _url_table(directory: Path, urls: list[str]) -> None:
+    """A URL table as a finished `webtext harvest` leaves it (crawl refuses anything less)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from core.stats import StageCounts, write_stats_json
 
     directory.mkdir(parents=True)
     n = len(urls)
@@ -59,6 +62,8 @@ def _url_table(directory: Path, urls: list[str]) -> None:
         "titles": [["a title"]] * n, "first_created_utc": pa.array([1_500_000_000] * n, pa.int64()),
         "num_posts": pa.array([1] * n, pa.int64()),
     }), directory / "urls-00000.parquet")
+    write_stats_json(directory / "harvest_stats.json", {"harvest": StageCounts("harvest", n, n)},
+                     {"urls": n, "complete": True})
 
 
 # The crawl knobs of every run (the rest are defaults): no politeness waits, loopback allowed.

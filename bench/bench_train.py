@@ -27,6 +27,7 @@ first-step column, not in step time).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -78,8 +79,10 @@ def write_random_shards(root: Path, tokens: int = 2_000_000) -> Path:
     for split, n in (("train", tokens), ("val", 20_000)):
         (root / split).mkdir(parents=True)
         file = f"{split}/shard-00000.bin"
-        rng.integers(0, VOCAB, n, dtype=np.uint16).astype("<u2").tofile(root / file)
-        splits[split] = {"shards": [{"file": file, "tokens": n, "documents": 1, "sha256": ""}]}
+        data = rng.integers(0, VOCAB, n, dtype=np.uint16).astype("<u2").tobytes()
+        (root / file).write_bytes(data)
+        splits[split] = {"shards": [{"file": file, "tokens": n, "documents": 1,
+                                     "sha256": hashlib.sha256(data).hexdigest()}]}
     (root / "manifest.json").write_text(json.dumps(
         {"dtype": "uint16", "vocab_size": VOCAB, "eot_id": 50256, "splits": splits}))
     return root

@@ -1,6 +1,6 @@
 """One writer per output folder: a second run into the same place is refused, not interleaved.
 
-Each command that writes a folder (crawl per shard, build, train) holds an advisory `flock` on
+Each command that writes a folder (harvest, crawl per shard, build, train) holds an advisory `flock` on
 a lock file inside it for its whole run. The lock dies with the process (kill -9 included), so a
 stale lock never blocks a rerun; the file is removed when the run ends normally.
 """

@@ -1,6 +1,7 @@
 """Subcommands of the crawl stage: `harvest`, `crawl` and `replay`."""
 
 import argparse
+import sys
 
 
 def register(subparsers, common) -> None:
@@ -24,7 +25,8 @@ def _add_harvest(subparsers, common) -> None:
     )
     parser.add_argument("--dumps", nargs="+", required=True, metavar="PATH_OR_GLOB",
                         help="dump files, directories or globs (gs://, s3:// work too)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (overwritten)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory (its previous output is replaced only when the run succeeds)")
     parser.set_defaults(func=_run_harvest)
 
 
@@ -48,7 +50,8 @@ def _add_crawl(subparsers, common) -> None:
         description="Fetch every URL of a `webtext harvest` table once with Scrapy (robots.txt, "
                     "politeness, retries, size/time limits, private addresses refused) and write "
                     "DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and DIR/crawl_stats.json. "
-                    "Rerun the same command to resume an interrupted crawl.",
+                    "Rerun the same command to resume an interrupted crawl: URLs that any earlier "
+                    "run into DIR logged, whatever its --shard, are not fetched again.",
     )
     parser.add_argument("--urls", required=True, metavar="DIR", help="URL table directory (urls-*.parquet)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -80,6 +83,9 @@ def _run_crawl(args, cfg) -> int:
     print(f"shard {stats['shard']}: {stats['logged']}/{stats['urls']} URLs logged; "
           f"this run {stats['this_run']['urls']} URLs at {stats['this_run']['pages_per_second']} pages/s; "
           f"output in {args.out}")
+    if stats["duplicate_rows"]:
+        print(f"webtext crawl: warning: the crawl log in {args.out} holds {stats['duplicate_rows']} extra rows for "
+              f"URLs logged before (left by an older run); the stats count each URL once", file=sys.stderr)
     if not stats["complete"]:
         print(f"webtext crawl: {stats['missing']} URLs not finished; rerun the same command to resume")
         return 1

@@ -11,8 +11,10 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 import time
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -66,42 +68,54 @@ class CrawlLogWriter:
         self._rows = []
 
 
+# `crawl-<shard tag>-<run id>-<part number>.parquet`; run ids start with the UTC start time.
+PART_NAME = re.compile(r"crawl-(?P<tag>\d+-of-\d+)-(?P<run>.+)\.parquet")
+
+
 @dataclass
 class LoggedState:
-    """What earlier runs of one shard left behind."""
+    """What earlier runs logged, under any `--shard` setting (a URL logged once is done)."""
 
     urls: set[str] = field(default_factory=set)
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)  # the outcome of each URL's first row
     last_offsets: dict[str, int] = field(default_factory=dict)  # WARC file -> last logged response
-    duplicates: int = 0
+    duplicates: int = 0  # rows for a URL an earlier row already logged
+
+    def read(self, parts: list[str], wanted: Container[str] | None = None) -> "LoggedState":
+        """Add `parts` (oldest first) to the state, counting only URLs in `wanted` (all if None).
+
+        Only the URLs are kept (a set, at most `wanted`'s size), never the rows; the last
+        offsets cover every WARC file, whatever its URLs."""
+        for path in parts:
+            try:
+                table = pq.read_table(path, columns=["url", "outcome", "warc_file", "warc_offset"])
+            except (OSError, pa.ArrowException) as exc:
+                raise ValueError(f"crawl log part {path} is unreadable ({exc}); move it away to re-crawl its URLs") from None
+            for url, outcome, warc_file, offset in zip(*(table.column(column).to_pylist() for column in table.column_names)):
+                if warc_file is not None:
+                    self.last_offsets[warc_file] = max(offset, self.last_offsets.get(warc_file, -1))
+                if wanted is not None and url not in wanted:
+                    continue
+                if url in self.urls:
+                    self.duplicates += 1
+                    continue
+                self.urls.add(url)
+                self.outcomes[outcome] += 1
+        return self
 
 
-def log_parts(directory: str, shard_tag: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(directory, f"crawl-{shard_tag}-*.parquet")))
+def log_parts(directory: str, name_prefix: str = "crawl-") -> list[str]:
+    """The log parts whose names start with `name_prefix` (a shard's `crawl-<tag>-`, a run's
+    `<prefix>-`; default all), oldest run first."""
+    return sorted(glob.glob(os.path.join(directory, f"{name_prefix}*.parquet")), key=_run_order)
 
 
-def read_logged_state(directory: str, shard_tag: str) -> LoggedState:
-    """URLs already finished, outcome counts and per-WARC-file last offsets of one shard."""
-    state = LoggedState()
-    for path in log_parts(directory, shard_tag):
-        try:
-            table = pq.read_table(path, columns=["url", "outcome", "warc_file", "warc_offset"])
-        except (OSError, pa.ArrowException) as exc:
-            raise ValueError(f"crawl log part {path} is unreadable ({exc}); move it away to re-crawl its URLs") from None
-        for url, outcome, warc_file, offset in zip(*(table.column(column).to_pylist() for column in table.column_names)):
-            if url in state.urls:
-                state.duplicates += 1
-                continue
-            state.urls.add(url)
-            state.outcomes[outcome] += 1
-            if warc_file is not None:
-                state.last_offsets[warc_file] = max(offset, state.last_offsets.get(warc_file, -1))
-    return state
+def _run_order(path: str) -> tuple[str, str]:
+    name = os.path.basename(path)
+    match = PART_NAME.fullmatch(name)
+    return (match["run"] if match else name, name)
 
 
-def read_crawl_log(directory: str) -> pa.Table:
-    """Every part of the crawl log under `directory` (all shards) as one table."""
-    parts = sorted(glob.glob(os.path.join(directory, "*.parquet")))
-    if not parts:
-        return SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(part, schema=SCHEMA) for part in parts])
+def read_logged_state(directory: str, wanted: Container[str] | None = None) -> LoggedState:
+    """What every run logged in `directory` (all shard settings) for the URLs in `wanted`."""
+    return LoggedState().read(log_parts(directory), wanted)

@@ -1,9 +1,10 @@
 """The crawl: fetch the harvested URLs with Scrapy into WARC files and a crawl log.
 
 Outputs (docs/contracts.md): DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and
-DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Crawling the same
-shard into the same directory again resumes: finished URLs are skipped, WARC bytes no log row
-refers to are cut off. The command (`webtext crawl`) is in crawl/cli.py.
+DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Crawling into the
+same directory again resumes, whatever `--shard` setting earlier runs had: URLs any of them
+logged are skipped, WARC bytes no log row refers to are cut off. The command (`webtext
+crawl`) is in crawl/cli.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import fcntl
 import glob
 import logging
 import os
+import re
 import secrets
 import time
 from collections import Counter
@@ -20,10 +22,10 @@ from datetime import datetime, timezone
 
 from scrapy.crawler import AsyncCrawlerProcess
 
-from core.lock import exclusive_folder
+from core.lock import FolderBusyError, exclusive_folder
 from core.stats import counts_from_outcomes, write_stats_json
 from crawl.config import CrawlConfig
-from crawl.crawl_log import CrawlLogWriter, log_parts, read_crawl_log, read_logged_state
+from crawl.crawl_log import PART_NAME, CrawlLogWriter, LoggedState, log_parts, read_logged_state
 from crawl.replay import serve
 from crawl.spider import Recorder, UrlTableSpider
 from crawl.url_table import Shard, read_url_table, shard_rows
@@ -151,21 +153,62 @@ def shard_lock(out: str, shard: Shard):
     return exclusive_folder(out, f"crawl --shard {shard.tag}", f".crawl-{shard.tag}.lock")
 
 
-def recover(out: str, shard: Shard):
-    """Read what earlier runs logged and make their WARC files end at the last logged record."""
-    state = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
-    warc_dir = os.path.join(out, "warc")
+# A shard tag in the names of lock files, WARC files and crawl-log parts (finished or torn).
+TAGGED_NAME = re.compile(r"\.?crawl-(\d+)-of-(\d+)[-.]")
+
+
+def recover(out: str, shard: Shard, wanted: set[str]) -> LoggedState:
+    """Read what earlier runs logged for the URLs in `wanted`, under any shard setting, and make
+    their WARC files end at the last logged record (a kill leaves unlogged records behind).
+
+    Call it holding `shard`'s lock. Runs with another shard count crawl some of the same URLs:
+    one running now is refused here before anything is touched, and one starting later finds
+    this run's lock and is refused in turn, so their files hold still while they are cut. Shards
+    of this count never share URLs and are left alone (they may be running)."""
+    crawl_log = os.path.join(out, "crawl_log")
+    others = _other_shard_counts(out, shard)
+    for other in others:
+        _refuse_if_running(out, other)
+    state = read_logged_state(crawl_log, wanted)
     actions: Counter = Counter()
-    if os.path.isdir(warc_dir):
-        for name in sorted(os.listdir(warc_dir)):
-            if name.startswith(f"crawl-{shard.tag}-") and name.endswith(".warc.gz"):
-                actions[truncate_after(os.path.join(warc_dir, name), state.last_offsets.get(name))] += 1
-    for torn_part in glob.glob(os.path.join(out, "crawl_log", f".crawl-{shard.tag}-*.tmp")):
-        os.unlink(torn_part)  # a checkpoint part a kill interrupted mid-write (never renamed)
-        actions["torn_log_part_removed"] += 1
+    for tag in [shard.tag, *(other.tag for other in others)]:
+        for path in sorted(glob.glob(os.path.join(out, "warc", f"crawl-{tag}-*.warc.gz"))):
+            try:
+                actions[truncate_after(path, state.last_offsets.get(os.path.basename(path)))] += 1
+            except FileNotFoundError:
+                pass  # another shard of this count, recovering at the same time, deleted it
+        for torn_part in glob.glob(os.path.join(crawl_log, f".crawl-{tag}-*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(torn_part)  # a checkpoint part a kill interrupted mid-write (never renamed)
+                actions["torn_log_part_removed"] += 1
     if state.urls:
         log.info("resuming: %d URLs already logged; WARC files %s", len(state.urls), dict(actions))
     return state
+
+
+def _refuse_if_running(out: str, other: Shard) -> None:
+    """FolderBusyError if a crawl of `other` holds its lock now (a shared lock only tests it, so
+    several shards of one count may test it at once)."""
+    path = os.path.join(out, f".crawl-{other.tag}.lock")
+    try:
+        lock_file = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(
+                f"another `webtext crawl --shard {other.tag}` is writing {out} (lock {path}) and shares URLs "
+                f"with this shard; wait for it to finish, or run only shards of one count at once") from None
+
+
+def _other_shard_counts(out: str, shard: Shard) -> list[Shard]:
+    """Shards with another count that left a lock, WARC file or log part in `out`."""
+    names = [name for folder in (out, os.path.join(out, "warc"), os.path.join(out, "crawl_log"))
+             if os.path.isdir(folder) for name in os.listdir(folder)]
+    shards = {Shard(int(match[1]), int(match[2])) for match in map(TAGGED_NAME.match, names) if match}
+    return sorted((other for other in shards if other.count != shard.count), key=lambda other: other.tag)
 
 
 def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
@@ -189,8 +232,10 @@ def crawl(urls_dir: str, out: str, config: CrawlConfig, shard: Shard = Shard(0, 
           replay_web: str | None = None, verbose: bool = False, progress: bool = True) -> dict:
     """Crawl one shard of the URL table into `out`; returns the stats written to disk."""
     rows = shard_rows(read_url_table(urls_dir), shard)
+    wanted = {row["url"] for row in rows}
+    crawl_log = os.path.join(out, "crawl_log")
     with shard_lock(out, shard):
-        state = recover(out, shard)
+        state = recover(out, shard, wanted)
         pending = [row for row in rows if row["url"] not in state.urls]
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         prefix = f"crawl-{shard.tag}-{run_id}"
@@ -199,16 +244,17 @@ def crawl(urls_dir: str, out: str, config: CrawlConfig, shard: Shard = Shard(0, 
         if pending:
             recorder_outcomes = _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress)
         elapsed = time.monotonic() - started
-        final = read_logged_state(os.path.join(out, "crawl_log"), shard.tag)
-    missing = len({row["url"] for row in rows} - final.urls)
+        # Only this run can have logged URLs of this shard meanwhile (see `recover`).
+        state.read(log_parts(crawl_log, f"{prefix}-"), wanted)
+    missing = len(wanted) - len(state.urls)
     # URLs an interrupted run did not finish count as `pending`, so the numbers still add up.
-    counts = {"crawl": counts_from_outcomes("crawl", final.outcomes + Counter(pending=missing))}
+    counts = {"crawl": counts_from_outcomes("crawl", state.outcomes + Counter(pending=missing))}
     extra = {
-        "shard": shard.tag, "urls": len(rows), "logged": sum(final.outcomes.values()), "missing": missing,
-        "complete": missing == 0 and final.duplicates == 0, "duplicate_rows": final.duplicates,
+        "shard": shard.tag, "urls": len(rows), "logged": len(state.urls), "missing": missing,
+        "complete": missing == 0, "duplicate_rows": state.duplicates,
         "this_run": {"urls": len(pending), "seconds": round(elapsed, 3),
                      "pages_per_second": round(sum(recorder_outcomes.values()) / elapsed, 2) if elapsed else 0.0},
-        "log_parts": len(log_parts(os.path.join(out, "crawl_log"), shard.tag)),
+        "log_parts": len(log_parts(crawl_log, f"crawl-{shard.tag}-")),
     }
     stats_name = "crawl_stats.json" if shard.count == 1 else f"crawl_stats-{shard.tag}.json"
     write_stats_json(os.path.join(out, stats_name), counts, extra)
@@ -237,14 +283,16 @@ def _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress) 
 
 
 def _write_combined_stats(out: str) -> None:
-    """crawl_stats.json over every shard's log found in `out` (complete once all shards ran).
+    """crawl_stats.json over every log part in `out`, each URL once (complete once all shards ran).
 
     Under a lock, so the shard that finishes last always writes the complete picture."""
     with open(os.path.join(out, ".crawl_stats.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        table = read_crawl_log(os.path.join(out, "crawl_log"))
-        outcomes = Counter(table.column("outcome").to_pylist())
-        shards = sorted(n[len("crawl_stats-"):-len(".json")] for n in os.listdir(out)
-                        if n.startswith("crawl_stats-") and n.endswith(".json"))
-        write_stats_json(os.path.join(out, "crawl_stats.json"), {"crawl": counts_from_outcomes("crawl", outcomes)},
-                         {"shards_seen": shards})
+        crawl_log = os.path.join(out, "crawl_log")
+        state = read_logged_state(crawl_log)
+        shards = {name[len("crawl_stats-"):-len(".json")] for name in os.listdir(out)
+                  if name.startswith("crawl_stats-") and name.endswith(".json")}
+        shards.update(match["tag"] for match in (PART_NAME.fullmatch(os.path.basename(path)) for path in log_parts(crawl_log))
+                      if match)
+        write_stats_json(os.path.join(out, "crawl_stats.json"), {"crawl": counts_from_outcomes("crawl", state.outcomes)},
+                         {"shards_seen": sorted(shards), "duplicate_rows": state.duplicates})

@@ -7,8 +7,9 @@ The decompressed stream is read in fixed-size chunks and split on the newline by
 byte never occurs inside a multi-byte UTF-8 character, so characters split across chunk edges
 are reassembled with their line and nothing is decoded until a whole line exists.
 
-A compressed file that ends early (a truncated download) raises DumpError naming the file:
-the records lost with its tail cannot be counted, so it is not a countable skip.
+A file that cannot be opened or decompressed to its end (a truncated download, corrupt bytes,
+a zstd window over the configured limit) raises DumpError, one line naming the file and the
+fix: the records lost with its tail cannot be counted, so it is not a countable skip.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def open_dump(path: str, zstd_window_log_max: int) -> tuple[IO[bytes], IO[bytes]
     suffix = dump_suffix(path)
     if suffix is None:
         raise DumpError(f"{path}: not a dump file (unknown suffix)")
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except OSError as exc:  # Beam's BeamIOError is one too
+        raise DumpError(f"{path}: cannot open ({exc}); check the path and its permissions") from exc
     if suffix == ".zst":
         return _CheckedZstd(raw, zstd_window_log_max), raw
     if suffix == ".xz":
@@ -111,6 +115,18 @@ def open_dump(path: str, zstd_window_log_max: int) -> tuple[IO[bytes], IO[bytes]
     return raw, raw
 
 
+def _decompression_error(path: str, exc: Exception, zstd_window_log_max: int) -> DumpError:
+    if "too much memory" in str(exc):  # zstd: the frame's window is larger than we allow
+        return DumpError(
+            f"{path}: its zstd window is larger than 2**{zstd_window_log_max} bytes; raise "
+            f"harvest.zstd_window_log_max (e.g. --set harvest.zstd_window_log_max=31, 2 GiB)"
+        )
+    return DumpError(
+        f"{path}: cannot decompress to the end ({exc}); the file is truncated or corrupt: "
+        "download it again, or leave it out of --dumps"
+    )
+
+
 def iter_line_batches(
     path: str, chunk_bytes: int, max_line_bytes: int, zstd_window_log_max: int, progress=None,
 ) -> Iterator[list[bytes]]:
@@ -120,7 +136,8 @@ def iter_line_batches(
 
     Lines longer than `max_line_bytes` are yielded as `None` (the caller counts the drop) so
     that memory stays bounded by the chunk size plus one line. `progress(raw_bytes_read)` is
-    called after every chunk. A final line without a newline is still a line.
+    called after every chunk. A final line without a newline is still a line; a 0-byte file
+    has none, whatever its format (the harvest warns about it).
     """
     stream, raw = open_dump(path, zstd_window_log_max)
     partial: list[bytes] = []  # pieces of the current unfinished line
@@ -131,7 +148,9 @@ def iter_line_batches(
             try:
                 chunk = stream.read(chunk_bytes)
             except (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError) as exc:
-                raise DumpError(f"{path}: cannot decompress to the end ({exc}); truncated or corrupt") from exc
+                if raw.tell() == 0:  # a 0-byte file (xz and bz2 call it truncated): no lines, as for the others
+                    break
+                raise _decompression_error(path, exc, zstd_window_log_max) from exc
             if progress is not None:
                 progress(raw.tell())
             if not chunk:

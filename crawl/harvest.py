@@ -8,6 +8,15 @@ its lines in the same step, so only kept posts are shuffled, then merges posts p
 GroupByKey: one Beam element per post cost more than all the rules) and writes the rows
 sorted by `url_key`.
 
+Publishing: the pipeline writes into DIR/.harvest-staging/; only after it succeeded are the
+files moved into DIR, between removing the old DIR/harvest_stats.json and writing the new one
+with `"complete": true`, written last. A failed or killed run thus leaves the previous
+complete output as it was (or, killed while moving files, no stats file: visibly incomplete,
+which `webtext crawl` refuses, crawl/url_table.py). A dump that cannot be read to its end
+does not abort the pipeline inside a worker (with a worker's traceback): ReadDump emits its
+one-line DumpError as data, and after the run every such dump is named in one error and
+nothing is published. Local output folders are locked for the run (core.lock).
+
 Accounting (stage `harvest`): `in` counts every line of every dump (a final line without a
 newline included, the empty string after the last newline not), `out` counts the posts that
 ended up in a row, and each other line is dropped with exactly one reason (the order is in
@@ -21,7 +30,9 @@ CPU-second on a 1M-record dump).
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import logging
 import time
 import zlib
@@ -38,15 +49,19 @@ from tqdm import tqdm
 from core import fsio
 from core.beam import NAMESPACE_PREFIX, StageCounter, collect_stage_counts, pipeline_options, stage_diagnostics
 from core.beam_config import BeamConfig
+from core.lock import exclusive_folder
 from core.stats import StageCounts, write_stats_json
 from crawl import dumps
 from crawl.config import HarvestConfig
 from crawl.harvest_rules import HarvestRules, Post, UrlRow, merge_posts, url_row
+from crawl.url_table import STATS_FILE
 
 log = logging.getLogger(__name__)
 
 STAGE = "harvest"
-STATS_FILE = "harvest_stats.json"
+STAGING_DIR = ".harvest-staging"  # inside --out; a leftover of a killed run is cleared by the next
+UNREADABLE = "unreadable"  # ReadDump's output of dumps that cannot be read to their end
+UNREADABLE_FILE = "unreadable_dumps.json"  # in the staging folder: their one-line errors
 URLS_COUNTER = "urls"  # rows written; in the stage namespace, ignored by collect_stage_counts
 LOG_EVERY_RECORDS = 1_000_000
 
@@ -84,7 +99,8 @@ def bucket_of(url_key: str, buckets: int) -> int:
 class ReadDump(beam.DoFn):
     """One dump file -> (bucket, [(url_key, post as a plain tuple), ...]) per chunk and bucket;
     every line counted. Batching keeps Beam's per-element cost off the per-post path, and plain
-    tuples Beam's coder encodes itself (a NamedTuple it pickles: 4x the cost per post)."""
+    tuples Beam's coder encodes itself (a NamedTuple it pickles: 4x the cost per post).
+    A dump that cannot be read to its end goes to the UNREADABLE output as its error message."""
 
     def __init__(self, harvest_config: HarvestConfig):
         self.harvest_config = harvest_config
@@ -94,6 +110,12 @@ class ReadDump(beam.DoFn):
         self.counter = StageCounter(STAGE)
 
     def process(self, path: str):
+        try:
+            yield from self._read(path)
+        except dumps.DumpError as exc:
+            yield beam.pvalue.TaggedOutput(UNREADABLE, str(exc))
+
+    def _read(self, path: str):
         config = self.harvest_config
         size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
         name = path.rsplit("/", 1)[-1]
@@ -196,14 +218,29 @@ class WriteUrlFile(beam.DoFn):
         yield path
 
 
+def write_unreadable(messages: list[str], out_dir: str) -> None:
+    """The errors of the dumps that could not be read, for `run_harvest` to raise."""
+    if messages:
+        fsio.atomic_write_text(fsio.join(out_dir, UNREADABLE_FILE), json.dumps(sorted(messages)))
+
+
 def build_pipeline(pipeline: beam.Pipeline, paths: list[str], out_dir: str, harvest_config: HarvestConfig):
-    """The harvest graph: dump paths -> judged posts -> rows per url_key -> Parquet files."""
+    """The harvest graph: dump paths -> judged posts -> rows per url_key -> Parquet files in
+    `out_dir` (plus UNREADABLE_FILE there if some dump could not be read)."""
     file_count = harvest_config.output_files
-    rows = (
+    read = (
         pipeline
         | "DumpPaths" >> beam.Create(paths)
         | "OneFilePerWorker" >> beam.Reshuffle()
-        | "ReadAndFilter" >> beam.ParDo(ReadDump(harvest_config))
+        | "ReadAndFilter" >> beam.ParDo(ReadDump(harvest_config)).with_outputs(UNREADABLE, main="posts")
+    )
+    (
+        read[UNREADABLE]
+        | "AllUnreadable" >> beam.combiners.ToList()
+        | "NoteUnreadable" >> beam.Map(write_unreadable, out_dir)
+    )
+    rows = (
+        read.posts
         | "PostsPerBucket" >> beam.GroupByKey()
         | "MergePerUrl" >> beam.ParDo(MergeBucket(harvest_config))
     )
@@ -215,42 +252,89 @@ def build_pipeline(pipeline: beam.Pipeline, paths: list[str], out_dir: str, harv
     )
 
 
-def _remove_stale_outputs(out_dir: str, keep: set[str]) -> None:
-    matches = FileSystems.match([fsio.join(out_dir, "urls-*.parquet")])[0].metadata_list
-    stale = [m.path for m in matches if m.path.rsplit("/", 1)[-1] not in keep]
-    if stale:
-        FileSystems.delete(stale)
-
-
 def run_harvest(
     dump_patterns: list[str], out_dir: str, harvest_config: HarvestConfig, beam_config: BeamConfig,
     beam_args: list[str] = (),
 ) -> dict:
-    """Run the harvest pipeline; returns the stats written to DIR/harvest_stats.json."""
+    """Run the harvest pipeline into a staging folder and publish its output in `out_dir`;
+    returns the stats written to DIR/harvest_stats.json. DumpError (one line, naming every dump
+    that could not be read) if a dump cannot be read to its end: then nothing is published."""
     paths = dumps.resolve_dumps(dump_patterns)
     log.info("harvesting %d dump file(s) into %s", len(paths), out_dir)
+    for path in _empty_dumps(paths):
+        log.warning("%s is empty (0 bytes): it adds no records; download it again if it should hold some", path)
     fsio.makedirs(out_dir)
-    stats_path = fsio.join(out_dir, STATS_FILE)
-    if FileSystems.exists(stats_path):
-        FileSystems.delete([stats_path])  # no stats file = no complete output
-    started = time.monotonic()
-    with beam.Pipeline(options=pipeline_options(beam_config, beam_args)) as pipeline:
-        build_pipeline(pipeline, paths, out_dir, harvest_config)
-    result = pipeline.result
-    elapsed = time.monotonic() - started
-    file_count = harvest_config.output_files
-    _remove_stale_outputs(out_dir, {url_file_name(i, file_count) for i in range(file_count)})
-
-    harvest = collect_stage_counts(result).get(STAGE) or StageCounts(STAGE)  # empty dumps: no counters
-    harvest.check()
-    urls = stage_diagnostics(result, STAGE).get(URLS_COUNTER, 0)
-    extra = {
-        "urls": urls,
-        "duplicate_posts_merged": harvest.records_out - urls,
-        "dump_files": paths,
-        "seconds": round(elapsed, 3),
-        "records_per_second": round(harvest.records_in / max(elapsed, 1e-9), 1),
-    }
-    write_stats_json(stats_path, {STAGE: harvest}, extra)
+    staging = fsio.join(out_dir, STAGING_DIR)
+    with _output_lock(out_dir):
+        _delete_folder(staging)  # what a killed run left behind
+        fsio.makedirs(staging)
+        try:
+            started = time.monotonic()
+            with beam.Pipeline(options=pipeline_options(beam_config, beam_args)) as pipeline:
+                build_pipeline(pipeline, paths, staging, harvest_config)
+            result = pipeline.result
+            elapsed = time.monotonic() - started
+            _raise_if_unreadable(staging, out_dir)
+            harvest = collect_stage_counts(result).get(STAGE) or StageCounts(STAGE)  # empty dumps: no counters
+            harvest.check()
+            urls = stage_diagnostics(result, STAGE).get(URLS_COUNTER, 0)
+            extra = {
+                "urls": urls,
+                "duplicate_posts_merged": harvest.records_out - urls,
+                "dump_files": paths,
+                "seconds": round(elapsed, 3),
+                "records_per_second": round(harvest.records_in / max(elapsed, 1e-9), 1),
+                "complete": True,
+            }
+            file_count = harvest_config.output_files
+            _publish(staging, out_dir, [url_file_name(i, file_count) for i in range(file_count)], harvest, extra)
+        finally:
+            _delete_folder(staging)
     return {"counts": {STAGE: harvest}, **extra}
 
+
+def _empty_dumps(paths: list[str]) -> list[str]:
+    """The dump files of 0 bytes: no error (a month can be empty), but worth a warning."""
+    return [file.path for match in FileSystems.match(paths) for file in match.metadata_list if file.size_in_bytes == 0]
+
+
+def _output_lock(out_dir: str):
+    """One harvest at a time per local output folder (object stores have no lock)."""
+    return contextlib.nullcontext() if "://" in out_dir else exclusive_folder(out_dir, "harvest")
+
+
+def _raise_if_unreadable(staging: str, out_dir: str) -> None:
+    path = fsio.join(staging, UNREADABLE_FILE)
+    if not FileSystems.exists(path):
+        return
+    with FileSystems.open(path) as fh:
+        messages = json.loads(fh.read().decode("utf-8"))
+    unchanged = f"{out_dir} is left as it was"
+    if len(messages) == 1:
+        raise dumps.DumpError(f"{messages[0]} ({unchanged})")
+    raise dumps.DumpError(f"{len(messages)} dump files cannot be read ({unchanged}): " + "; ".join(messages))
+
+
+def _publish(staging: str, out_dir: str, names: list[str], counts: StageCounts, extra: dict) -> None:
+    """Move the staged URL files into `out_dir`, in the one order that never shows a mix of
+    old and new files as complete: old stats out, files in, stale files out, new stats in."""
+    stats_path = fsio.join(out_dir, STATS_FILE)
+    if FileSystems.exists(stats_path):
+        FileSystems.delete([stats_path])  # from here on no stats file: visibly incomplete
+    FileSystems.rename([fsio.join(staging, name) for name in names], [fsio.join(out_dir, name) for name in names])
+    matches = FileSystems.match([fsio.join(out_dir, "urls-*.parquet")])[0].metadata_list
+    stale = [m.path for m in matches if m.path.rsplit("/", 1)[-1] not in set(names)]
+    if stale:
+        FileSystems.delete(stale)
+    write_stats_json(stats_path, {STAGE: counts}, extra)
+
+
+def _delete_folder(path: str) -> None:
+    """The staging folder and its files (on object stores: the objects under its prefix)."""
+    if fsio.is_local(path):
+        if FileSystems.exists(path):
+            FileSystems.delete([path])  # a local folder goes with everything in it
+        return
+    matches = FileSystems.match([fsio.join(path, "*")])[0].metadata_list
+    if matches:
+        FileSystems.delete([m.path for m in matches])

@@ -5,8 +5,9 @@ WebText (Radford et al., 2019) scraped "all outbound links from Reddit ... which
 least 3 karma". Each rule below is a function named after the one drop reason it returns
 (or None where the record passes). `HarvestRules.judge` applies them in this order, the first
 that applies wins: line_too_long, empty_line, malformed_json (incl. NUL garbage, invalid
-UTF-8, JSON that is not an object), promoted, bad_score, low_score, self_post, nsfw,
-missing_url, missing_id, bad_created_utc, outside_date_window, bad_scheme, wikipedia and
+UTF-8, JSON that is not an object), promoted, bad_score, bad_value (score), low_score,
+self_post, nsfw, missing_url, missing_id, bad_created_utc, bad_value (created_utc),
+outside_date_window, bad_scheme, wikipedia and
 blocked_domain on the posted host, private_address and bad_url from normalising, wikipedia
 and blocked_domain again on the normalised host, blocked_extension. After merging per
 url_key (`merge_posts`, `url_row`): duplicate_post (the same submission id seen again for
@@ -82,6 +83,12 @@ class UrlRow(NamedTuple):
 # -- reading values ----------------------------------------------------------------------------
 
 _FLOAT_EXACT = 2**53
+# The values a kept post may carry, [low, high). No Reddit score comes near 2**31 (the highest
+# are below 10**6), and with this bound a URL's summed score (score_rule sum_per_url) stays
+# inside the table's int64 however many posts it merges. created_utc: 1970 up to the end of
+# year 9999, a time every later stage (Python's datetime included) can represent.
+SCORE_RANGE = (-2**31, 2**31)
+CREATED_UTC_RANGE = (0, 253402300800)
 
 
 def parse_int(value) -> int | None:
@@ -145,6 +152,13 @@ def promoted(record: dict) -> str | None:
 def bad_score(score: int | None) -> str | None:
     """A score that is present but no number (`parse_int` gives None)."""
     return "bad_score" if score is None else None
+
+
+def bad_value(number: int, valid: tuple[int, int]) -> str | None:
+    """A number outside the range [low, high) its column allows (SCORE_RANGE,
+    CREATED_UTC_RANGE): 1e20 or 2**63 would not fit the URL table's int64 columns."""
+    low, high = valid
+    return "bad_value" if not low <= number < high else None
 
 
 def low_score(score: int, min_score: int) -> str | None:
@@ -248,6 +262,7 @@ class HarvestRules:
         reason = (
             promoted(record)
             or bad_score(score)
+            or bad_value(score, SCORE_RANGE)
             or (self.score_per_post and low_score(score, self.min_score))
             or (self.drop_self_posts and self_post(record))
             or (self.drop_nsfw and nsfw(record))
@@ -257,8 +272,11 @@ class HarvestRules:
         if reason:
             return reason
         created_utc = parse_int(record.get("created_utc"))
-        reason = bad_created_utc(created_utc) or outside_date_window(
-            created_utc, self.created_after, self.created_before)
+        reason = (
+            bad_created_utc(created_utc)
+            or bad_value(created_utc, CREATED_UTC_RANGE)
+            or outside_date_window(created_utc, self.created_after, self.created_before)
+        )
         if reason:
             return reason
         reason, url = self.judge_url(record["url"])

@@ -1,9 +1,19 @@
-"""Reading the harvested URL table (`urls-*.parquet`, docs/contracts.md) and sharding it."""
+"""Reading the harvested URL table (`urls-*.parquet`, docs/contracts.md) and sharding it.
+
+Only a complete harvest output is read: its harvest_stats.json, written last by
+`webtext harvest` (crawl/harvest.py), must say `"complete": true` and count as many URLs
+(`urls`) as the folder holds rows. A folder whose stats are missing (a harvest failed or was
+killed while publishing) or disagree (files added or removed since) is refused with the fix:
+rerun the harvest. Stats written before the `complete` key existed are accepted when their
+counts reconcile and match the rows: that version also wrote the stats file last, after
+deleting it at the start of each run.
+"""
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -11,6 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core.stats import StageCounts
+
+STATS_FILE = "harvest_stats.json"
 # Columns the crawler needs; the others (domain, titles, num_posts) are not read.
 REQUIRED_COLUMNS = ("url", "url_key", "post_ids", "subreddits", "score", "first_created_utc")
 
@@ -42,12 +55,14 @@ class Shard:
 
 
 def read_url_table(directory: str) -> pa.Table:
-    """All `urls-*.parquet` files under `directory`, validated against the contract."""
+    """All `urls-*.parquet` files under `directory`, validated against the contract; only
+    if the harvest that wrote them completed."""
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"URL table directory {directory} does not exist (run `webtext harvest` first)")
     files = sorted(glob.glob(os.path.join(directory, "urls-*.parquet")))
     if not files:
         raise ValueError(f"{directory} holds no urls-*.parquet files (is it a `webtext harvest --out` directory?)")
+    promised_urls = _completed_harvest_urls(directory)
     tables = []
     for path in files:
         try:
@@ -65,8 +80,41 @@ def read_url_table(directory: str) -> pa.Table:
         table = pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as exc:
         raise ValueError(f"URL table files under {directory} have incompatible schemas: {exc}") from None
+    if table.num_rows != promised_urls:
+        raise ValueError(
+            f"{directory} holds {table.num_rows} URL rows but its {STATS_FILE} counts {promised_urls}: "
+            f"files were added or removed after the harvest; {_rerun(directory)}"
+        )
     _validate(table, directory)
     return table
+
+
+def _rerun(directory: str) -> str:
+    return f"rerun `webtext harvest --out {directory}`"
+
+
+def _completed_harvest_urls(directory: str) -> int:
+    """The URL count of the harvest that wrote `directory`; ValueError unless its stats say it completed."""
+    path = os.path.join(directory, STATS_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            stats = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path} is missing, so the URL files in {directory} are not known to be complete "
+            f"(a harvest failed or was interrupted); {_rerun(directory)}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is unreadable ({exc}); {_rerun(directory)}") from None
+    try:
+        counts = StageCounts.from_json("harvest", stats["stages"]["harvest"])
+        complete = stats.get("complete", True) is True and counts.reconciles()  # no key: a harvest before it existed
+        urls = stats["urls"]
+    except (KeyError, TypeError, ValueError, AttributeError):  # no stats of a harvest
+        complete, urls = False, None
+    if not complete or type(urls) is not int:
+        raise ValueError(f"{path} does not say the harvest of {directory} completed; {_rerun(directory)}")
+    return urls
 
 
 def _validate(table: pa.Table, directory: str) -> None:

@@ -11,21 +11,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
 
 EVAL_FORMATS_HELP = """\
-file formats:
+file formats (docs/evaluation.md has the details):
   --text FILE       any UTF-8 text; scored as one document after <|endoftext|>, with a sliding
-                    window (eval.stride) so every token sees up to block_size tokens of context.
-  --lambada FILE    JSON Lines, one object per line: {"text": "... passage ending in the target word"}.
-                    The last space-separated word is the target; it counts as correct when greedy
-                    decoding from the rest of the passage yields exactly that word (the token after
-                    it must not continue the word). Also reports the target-word perplexity.
-  --cbt FILE        JSON Lines: {"context": "...", "question": "... XXXXX ...", "options": ["a", ...],
-                    "answer": "a"}. Every option is put into the gap; the model picks the one whose
-                    filled-in question is most probable after the context (the GPT-2 paper's method).
+                    window (eval.context tokens, step eval.stride) so every token sees up to a
+                    window of context.
+  --lambada FILE    JSON Lines (*.jsonl), one object per line: {"text": "... passage ending in the
+                    target word"}, or the official tokenised lambada_test_plain_text.txt (one passage
+                    per line). The last word is the target; it counts as correct when greedy decoding
+                    from the rest of the passage yields exactly that word (the token after it must not
+                    continue the word). Also reports the accuracy with the paper's stop-word filter and
+                    the target-word perplexity.
+  --cbt FILE        JSON Lines (*.jsonl): {"context": "...", "question": "... XXXXX ...", "options":
+                    ["a", ...], "answer": "a"}, or an official cbtest_*.txt file. Every option is put
+                    into the gap; the model picks the one under which the option and the rest of the
+                    sentence are most probable (the GPT-2 paper's method).
+  --suite paper --data DIR
+                    every benchmark file of the paper's Table 3 found under DIR (wiki.test.tokens in
+                    wikitext-2*/ or wikitext-103*/, ptb.test.txt, news.en.heldout-00000-of-00050,
+                    lambada_test.jsonl or lambada_test_plain_text.txt, cbtest_CN/NE_test_2500ex.txt,
+                    enwik8, text8), scored by the paper's protocol; writes table3.md and table3.json
+                    (our row beside the paper's GPT-2 of the same size) to --out.
 """
 
 
@@ -49,7 +60,8 @@ def _add_tokenizer(subparsers, common) -> None:
                     "from DIR/<tokenizer.train_split>/*.parquet and save tokenizer.json, encoder.json "
                     "and vocab.bpe to TOKDIR.",
     )
-    train.add_argument("--shards", required=True, metavar="DIR", help="dataset shards (output of `webtext build`)")
+    train.add_argument("--shards", required=True, metavar="DIR",
+                       help="dataset shards: a finished `webtext build` (with DIR/manifest.json)")
     train.add_argument("--out", required=True, metavar="TOKDIR", help="directory to write the tokenizer to")
     train.set_defaults(func=_tokenizer_train)
 
@@ -57,10 +69,11 @@ def _add_tokenizer(subparsers, common) -> None:
 def _tokenizer_train(args, config) -> int:
     from tqdm import tqdm
 
-    from training.tokenize import iter_split_texts, split_files
+    from training.tokenize import check_finished_dataset, iter_split_texts, split_files
     from training.tokenizer import train_tokenizer
 
     tokenizer_config = config.tokenizer
+    check_finished_dataset(Path(args.shards))
     files = split_files(Path(args.shards), tokenizer_config.train_split)
     texts, total = iter_split_texts(files, tokenizer_config.train_max_documents)
     progress = tqdm(texts, total=total, unit="doc", desc="reading texts")
@@ -81,7 +94,8 @@ def _add_tokenize(subparsers, common) -> None:
                     "(little-endian uint16/uint32, <|endoftext|> after every document) with "
                     "TOKENS/manifest.json. Resumable: rerun the same command after an interruption.",
     )
-    parser.add_argument("--shards", required=True, metavar="DIR", help="dataset shards (output of `webtext build`)")
+    parser.add_argument("--shards", required=True, metavar="DIR",
+                        help="dataset shards: a finished `webtext build` (with DIR/manifest.json)")
     parser.add_argument("--tokenizer", required=True, metavar="TOKDIR",
                         help="tokenizer directory (tokenizer.json, or GPT-2's encoder.json + vocab.bpe)")
     parser.add_argument("--out", required=True, metavar="TOKENS", help="output directory for token shards")
@@ -90,8 +104,9 @@ def _add_tokenize(subparsers, common) -> None:
 
 def _tokenize(args, config) -> int:
     from core.stats import format_counts_table
-    from training.tokenize import MANIFEST, stage_counts, tokenize_shards
+    from training.tokenize import MANIFEST, check_finished_dataset, stage_counts, tokenize_shards
 
+    check_finished_dataset(Path(args.shards))
     manifest = tokenize_shards(args.shards, args.tokenizer, args.out, config.tokenizer)
     print(format_counts_table({"tokenize": stage_counts(manifest)}))
     for split, split_state in manifest["splits"].items():
@@ -108,15 +123,19 @@ def _add_train(subparsers, common) -> None:
         description="Train GPT-2 on token shards written by `webtext tokenize`. Settings: the train: and "
                     "model: sections of pipelines.yaml (--set train.max_steps=1000 ...). Multi-GPU/CPU: "
                     "launch with `torchrun --nproc_per_node=N -m webtext.cli train ...` (NCCL on CUDA, gloo "
-                    "on CPU); only rank 0 writes logs and checkpoints. SIGINT/SIGTERM save a checkpoint "
-                    "and exit with status 130/143; --resume continues bit-exactly. On CPU under glibc it keeps "
+                    "on CPU); only rank 0 writes logs and checkpoints, and one run at a time may write RUNDIR. "
+                    "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and exits with "
+                    "status 130/143; a second Ctrl-C stops at once without saving (status 130). --resume "
+                    "continues bit-exactly from the newest intact checkpoint (corrupted ones are moved aside "
+                    "as *.corrupt); it refuses a changed model shape and applies changed train settings, "
+                    "recording them in log.jsonl. On CPU under glibc it keeps "
                     "freed memory mapped and restarts itself once with malloc on huge pages "
                     "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1); WEBTEXT_MALLOC_TUNING=0 turns that off.",
     )
     parser.add_argument("--tokens", required=True, metavar="DIR", help="token-shard directory (with manifest.json)")
     parser.add_argument("--out", required=True, metavar="RUNDIR",
                         help="run directory: checkpoints ckpt-*.pt, log.jsonl, loss.png")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUNDIR")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in RUNDIR")
     parser.add_argument("--until-step", type=int, metavar="N",
                         help="checkpoint and stop after step N (the schedule still runs to train.max_steps)")
     parser.add_argument("--tokenizer", metavar="DIR",
@@ -132,7 +151,7 @@ def _train(args, config) -> int:
     except ValueError as exc:  # a bad WEBTEXT_MALLOC_TUNING
         print(f"webtext: {exc}", file=sys.stderr)
         return 2
-    from training.train import NonFiniteLossError, train
+    from training.train import NonFiniteLossError, StopWithoutSaving, train
 
     try:
         result = train(config.train, config.model, args.tokens, args.out, resume=args.resume,
@@ -140,6 +159,10 @@ def _train(args, config) -> int:
     except NonFiniteLossError as exc:
         print(f"webtext train: stopped: {exc}")
         return 3
+    except StopWithoutSaving as exc:
+        print(f"webtext train: {exc}; resume from the newest checkpoint with: {_resume_command(args)}",
+              file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"\nstopped by {result.stopped_by} at step {result.step} ({result.tokens:,} tokens)")
         if result.final_loss is not None:
@@ -150,10 +173,19 @@ def _train(args, config) -> int:
         print(f"checkpoint {result.checkpoint}\nlog {result.run_dir / 'log.jsonl'}\n"
               f"loss curve {result.run_dir / 'loss.png'}")
         if result.stopped_by not in ("max_steps", "until_step"):
-            print(f"resume with: webtext train --tokens {args.tokens} --out {args.out} --resume")
+            print(f"resume with: {_resume_command(args)}")
     if result.stopped_by in ("SIGINT", "SIGTERM"):  # checkpointed, but not finished: say so to scripts
         return 128 + signal.Signals[result.stopped_by].value
     return 0
+
+
+def _resume_command(args) -> str:
+    """This run's command line with --resume: a resume must keep the model's settings."""
+    words = ["webtext", "train", "--tokens", args.tokens, "--out", args.out]
+    words += ["--config", args.config] if args.config else []
+    words += [word for override in args.overrides for word in ("--set", override)]
+    words += ["--tokenizer", args.tokenizer] if args.tokenizer else []
+    return shlex.join(words + ["--resume"])
 
 
 def _format_values(values: dict) -> str:
@@ -206,7 +238,8 @@ def _sample(args, config) -> int:
 def _add_eval(subparsers, common) -> None:
     parser = subparsers.add_parser(
         "eval", parents=[common], help="perplexity, bits per byte, LAMBADA / CBT accuracy of a checkpoint",
-        description="Evaluate a GPT-2 checkpoint zero-shot. Give any of --text, --shards, --lambada, --cbt.",
+        description="Evaluate a GPT-2 checkpoint zero-shot. Give any of --text, --shards, --lambada, --cbt, "
+                    "--suite paper --data DIR.",
         epilog=EVAL_FORMATS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, metavar="RUNDIR_OR_FILE",
@@ -214,8 +247,12 @@ def _add_eval(subparsers, common) -> None:
     parser.add_argument("--text", metavar="FILE", help="UTF-8 text file: perplexity and bits per byte")
     parser.add_argument("--shards", metavar="TOKENS", help="token-shard directory: perplexity and bits per byte")
     parser.add_argument("--split", help="split of --shards (default: eval.split)")
-    parser.add_argument("--lambada", metavar="FILE.jsonl", help="LAMBADA-style last-word accuracy")
-    parser.add_argument("--cbt", metavar="FILE.jsonl", help="CBT-style multiple-choice accuracy")
+    parser.add_argument("--lambada", metavar="FILE", help="LAMBADA last-word accuracy (.jsonl or the official .txt)")
+    parser.add_argument("--cbt", metavar="FILE", help="CBT multiple-choice accuracy (.jsonl or an official cbtest_*.txt)")
+    parser.add_argument("--suite", choices=["paper"], help="paper: the GPT-2 paper's Table 3 on the files in --data")
+    parser.add_argument("--data", metavar="DIR", help="folder searched for the benchmark files of --suite")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where --suite writes table3.md and table3.json (default: the checkpoint's folder)")
     parser.add_argument("--tokenizer", metavar="DIR", help="tokenizer (default: the one recorded in the checkpoint)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.set_defaults(func=_eval)
@@ -224,13 +261,19 @@ def _add_eval(subparsers, common) -> None:
 def _eval(args, config) -> int:
     from core.fsio import atomic_write_text
     from training.checkpoint import load_for_inference
-    from training.evaluate import evaluate_cbt, evaluate_lambada, evaluate_shards, evaluate_text, token_byte_lengths
+    from training.checkpoint import resolve_checkpoint
+    from training.evaluate import evaluate_shards, evaluate_text, token_byte_lengths
+    from training.zero_shot.cbt import evaluate_cbt
+    from training.zero_shot.lambada import evaluate_lambada
+    from training.zero_shot.paper import run_suite, table3, table3_markdown
 
     eval_config = config.eval
-    if not (args.text or args.shards or args.lambada or args.cbt):
-        raise ValueError("nothing to evaluate: give --text, --shards, --lambada and/or --cbt")
+    if bool(args.suite) != bool(args.data):
+        raise ValueError("--suite paper and --data DIR go together: give both")
+    if not (args.text or args.shards or args.lambada or args.cbt or args.suite):
+        raise ValueError("nothing to evaluate: give --text, --shards, --lambada, --cbt and/or --suite paper --data DIR")
     model, tokenizer, device = load_for_inference(args.checkpoint, args.tokenizer, eval_config.device)
-    if tokenizer is None and (args.text or args.lambada or args.cbt):
+    if tokenizer is None and (args.text or args.lambada or args.cbt or args.suite):
         raise ValueError(f"{args.checkpoint} records no tokenizer: pass --tokenizer DIR")
     results: dict[str, dict] = {}
     if args.text:
@@ -246,6 +289,17 @@ def _eval(args, config) -> int:
         results["cbt"] = evaluate_cbt(model, tokenizer, args.cbt, device, eval_config)
     for name, values in results.items():
         print(f"{name:8s} {_format_values(values)}")
+    if args.suite:
+        table = table3(run_suite(model, tokenizer, args.data, device, eval_config), model.config, model.num_params(),
+                       args.checkpoint, eval_config)
+        out = Path(args.out) if args.out else resolve_checkpoint(args.checkpoint).parent
+        out.mkdir(parents=True, exist_ok=True)
+        markdown = table3_markdown(table)
+        atomic_write_text(str(out / "table3.md"), markdown)
+        atomic_write_text(str(out / "table3.json"), json.dumps(table, indent=2) + "\n")
+        results["paper"] = table
+        print(markdown)
+        print(f"wrote {out / 'table3.md'} and {out / 'table3.json'}")
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0

@@ -85,12 +85,15 @@ class SampleConfig(Section):
 
 
 class EvalConfig(Section):
-    """Evaluation: perplexity / bits per byte, LAMBADA and CBT-style accuracy."""
+    """Evaluation: perplexity / bits per byte, LAMBADA and CBT accuracy, the paper's Table 3 suite."""
 
     defaults_key: ClassVar[str] = "eval"
 
     batch_size: int = Field(gt=0)  # windows per forward pass
-    stride: int = Field(ge=0)  # sliding-window step for text perplexity; 0 = block_size // 2
+    context: int = Field(ge=0)  # sliding-window length in tokens for text perplexity; 0 = block_size
+    stride: int = Field(ge=0)  # sliding-window step for text perplexity; 0 = half the window
     max_tokens: int = Field(ge=0)  # cap on tokens scored from shards/text; 0 = all
     split: str  # token-shard split scored by --shards
+    lambada_candidates: int = Field(gt=0)  # LAMBADA stop-word filter: first tokens tried, likeliest first
+    without_detokenizer: bool  # --suite: also score word-level files as spelled (the detokenizers' gain)
     device: str

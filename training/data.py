@@ -5,21 +5,33 @@ target). The training order is a seeded permutation of all windows, drawn afresh
 so the whole data stream is a pure function of (seed, position): the only state a checkpoint
 needs is the global position (`cursor`), which makes resume exact and lets any number of
 ranks split the same global batch into disjoint slices.
+
+Loading the manifest checks every shard once, before any of its tokens reaches a model: its
+size, its sha256 against the manifest and every id below the vocabulary size, in one streaming
+read (bench/bench_tokenize.py compares its speed with the trainer's consumption).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
 DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}  # little-endian on disk
 TOKENIZER_COPY = "tokenizer"
+VERIFY_CHUNK_BYTES = 1 << 22  # a multiple of every dtype's size
+REBUILD_HINT = ("delete it and rerun `webtext tokenize` with the same --shards, --tokenizer and --out "
+                "to rebuild it")
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,9 @@ class TokenManifest:
     splits: dict[str, list[dict]]
 
     @classmethod
-    def load(cls, root: str | Path) -> "TokenManifest":
+    def load(cls, root: str | Path, verify_splits: Iterable[str] | None = None) -> "TokenManifest":
+        """The manifest of `root`, after every shard of `verify_splits` (default: all splits) has
+        passed `verify_token_shard`: a corrupt shard is an error here, before any model is built."""
         root = Path(root)
         path = root / MANIFEST
         try:
@@ -52,7 +66,10 @@ class TokenManifest:
             for shards in splits.values():
                 for shard in shards:
                     int(shard["tokens"]), str(shard["file"])
-            return cls(
+            if any(not shard.get("sha256") for shards in splits.values() for shard in shards):
+                log.warning("%s records no sha256 for its token shards (an older `webtext tokenize`): they are "
+                            "unverified, only token ids < vocab_size are checked", path)
+            manifest = cls(
                 root=root,
                 dtype=dtype,
                 vocab_size=int(data["vocab_size"]),
@@ -65,6 +82,11 @@ class TokenManifest:
             raise ValueError(f"{path}: missing key {exc.args[0]!r}") from None
         except (TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: malformed manifest: {exc}") from None
+        for split in splits if verify_splits is None else verify_splits:
+            for shard in splits.get(split, []):
+                verify_token_shard(root / shard["file"], dtype, int(shard["tokens"]), shard.get("sha256"),
+                                   manifest.vocab_size)
+        return manifest
 
 
 def _tokenizer_dir(root: Path, recorded: str | None) -> str | None:
@@ -76,11 +98,44 @@ def _tokenizer_dir(root: Path, recorded: str | None) -> str | None:
     return str(copy) if copy.is_dir() else None
 
 
+def verify_token_shard(path: Path, dtype: str, tokens: int, sha256: str | None, vocab_size: int) -> None:
+    """Refuse a shard that is missing, not `tokens` ids long, not the bytes the manifest recorded
+    (`sha256`, when recorded) or that holds an id >= `vocab_size` (which would index past the
+    embedding table). One read in chunks through a reused buffer: it maps nothing, so the
+    process's resident memory does not grow by the size of the data."""
+    numpy_dtype = DTYPES[dtype]
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: token shard listed in the manifest is missing") from None
+    if size != tokens * numpy_dtype.itemsize:
+        raise ValueError(f"{path}: {size} bytes on disk but the manifest says {tokens} "
+                         f"{dtype} tokens (truncated or foreign file?)")
+    digest = hashlib.sha256()
+    buffer = bytearray(VERIFY_CHUNK_BYTES)
+    offset = 0  # in tokens
+    with open(path, "rb") as file:
+        while read := file.readinto(buffer):
+            digest.update(memoryview(buffer)[:read])
+            ids = np.frombuffer(buffer, numpy_dtype, read // numpy_dtype.itemsize)
+            if ids.max() >= vocab_size:
+                position = int(np.argmax(ids >= vocab_size))
+                raise ValueError(f"{path}: token id {int(ids[position])} at token offset {offset + position} is "
+                                 f"not below the vocabulary size {vocab_size}: the shard is corrupt; {REBUILD_HINT}")
+            offset += len(ids)
+    if sha256 and digest.hexdigest() != sha256:
+        raise ValueError(f"{path}: sha256 differs from the token manifest (the file changed after "
+                         f"`webtext tokenize` wrote it): the shard is corrupt; {REBUILD_HINT}")
+
+
 class TokenWindows:
-    """All `block_size + 1`-token windows of one split, read lazily from np.memmap shards."""
+    """All `block_size + 1`-token windows of one split, read lazily from np.memmap shards.
+
+    `manifest`, when given, must come from `TokenManifest.load` with this split verified (its
+    default); without it, the manifest is loaded and only this split's shards are verified."""
 
     def __init__(self, root: str | Path, split: str, block_size: int, manifest: TokenManifest | None = None):
-        self.manifest = manifest or TokenManifest.load(root)
+        self.manifest = manifest or TokenManifest.load(root, verify_splits=[split])
         self.split = split
         self.block_size = block_size
         shards = self.manifest.splits.get(split)
@@ -93,13 +148,6 @@ class TokenWindows:
         for shard in shards:
             path = self.manifest.root / shard["file"]
             expected = int(shard["tokens"])
-            try:
-                size = os.path.getsize(path)
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{path}: token shard listed in the manifest is missing") from None
-            if size != expected * dtype.itemsize:
-                raise ValueError(f"{path}: {size} bytes on disk but the manifest says {expected} "
-                                 f"{self.manifest.dtype} tokens (truncated or foreign file?)")
             arr = np.memmap(path, dtype=dtype, mode="r") if expected else np.zeros(0, dtype)
             self.arrays.append(arr)
             # consecutive windows share one token: window i covers [i*T, i*T + T + 1)

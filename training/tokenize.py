@@ -46,6 +46,27 @@ TOKENIZER_COPY = "tokenizer"
 
 
 # -- reading dataset shards ------------------------------------------------------------------
+def check_finished_dataset(shards_dir: Path) -> None:
+    """Refuse a dataset folder that `webtext build` has not finished (no manifest.json) or that
+    holds Parquet files its manifest does not list: either would tokenize a dataset nobody built."""
+    # Beam-backed modules: imported here, so the tokenize worker processes never load Beam
+    from shards.manifest import read_manifest
+    from shards.verify import unlisted_shards
+
+    if not shards_dir.is_dir():
+        raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
+    unlisted = unlisted_shards(str(shards_dir), read_manifest(str(shards_dir)))
+    if unlisted:
+        more = f" (and {len(unlisted) - 1} more: `webtext verify {shards_dir}` lists them)" if len(unlisted) > 1 else ""
+        raise ValueError(unlisted[0] + more)
+
+
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    """The one-line error for a dataset shard that pyarrow cannot read."""
+    return ValueError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())}); the dataset shard is "
+                      f"damaged: `webtext verify {path.parent.parent}` checks the dataset, `webtext build` rebuilds it")
+
+
 def split_files(shards_dir: Path, split: str) -> list[Path]:
     """The Parquet files of one split, sorted; clear errors when there are none."""
     if not shards_dir.is_dir():
@@ -61,7 +82,7 @@ def open_shard(path: Path) -> pq.ParquetFile:
     try:
         parquet_file = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise _unreadable(path, exc) from None
     schema = parquet_file.schema_arrow
     if "text" not in schema.names:
         raise ValueError(f"{path}: no 'text' column (columns: {', '.join(schema.names)})")
@@ -78,9 +99,9 @@ def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterato
 
     def texts():
         read = 0
-        for parquet_file in shards:
-            for batch in parquet_file.iter_batches(columns=["text"], batch_size=1024):
-                for text in batch.column(0).to_pylist():
+        for path, parquet_file in zip(files, shards):
+            for texts in _read_texts(path, parquet_file):
+                for text in texts:
                     if read == limit:
                         return
                     read += 1
@@ -88,6 +109,15 @@ def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterato
                         yield text
 
     return texts(), limit
+
+
+def _read_texts(path: Path, parquet_file: pq.ParquetFile) -> Iterator[list]:
+    """The `text` column of one shard in batches; damage found while decoding is `_unreadable`."""
+    try:
+        for batch in parquet_file.iter_batches(columns=["text"], batch_size=1024):
+            yield batch.column(0).to_pylist()
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 # -- units of work ---------------------------------------------------------------------------
@@ -137,10 +167,20 @@ def _init_worker(tokenizer_dir: str, parallel_inside: bool) -> None:
     _worker_dtype = token_dtype(_worker_tokenizer.vocab_size)
 
 
-def _tokenize_piece(piece: Piece) -> PieceTokens:
+def _tokenize_piece(piece: Piece) -> PieceTokens | str:
+    """The piece's documents as tokens, or the one-line error of a shard that cannot be read.
+
+    The error is returned for `_PiecePool.map` to raise: an exception sent back by a pool worker
+    stays in a reference cycle with the pool's queues, which `webtext` (leaving with os._exit)
+    never collects, and multiprocessing would then warn of leaked semaphores after the error."""
     tokenizer = _worker_tokenizer
-    table = open_shard(Path(piece.path)).read_row_group(piece.row_group, columns=["text"])
-    texts = table.column("text").slice(piece.start, piece.stop - piece.start).to_pylist()
+    try:
+        table = open_shard(Path(piece.path)).read_row_group(piece.row_group, columns=["text"])
+        texts = table.column("text").slice(piece.start, piece.stop - piece.start).to_pylist()
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        return str(_unreadable(Path(piece.path), exc))
+    except ValueError as exc:  # open_shard's own
+        return str(exc)
     kept, dropped = [], []
     for i, text in enumerate(texts):
         if text is None:
@@ -176,6 +216,12 @@ class _PiecePool:
             self.pool.join()
 
     def map(self, pieces: list[Piece]) -> Iterator[PieceTokens]:
+        for result in self._results(pieces):
+            if isinstance(result, str):
+                raise ValueError(result)
+            yield result
+
+    def _results(self, pieces: list[Piece]) -> Iterator[PieceTokens | str]:
         if self.workers <= 1:
             if not self.loaded_here:
                 _init_worker(self.tokenizer_dir, parallel_inside=True)
@@ -312,40 +358,41 @@ def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool:
     """Continue every unfinished split from its `next_row`, saving progress after each shard."""
     total_rows = {split: sum(fingerprint["rows"] for fingerprint in state["source"][split]) for split in files}
     todo = sum(total_rows[split] - state["splits"].get(split, {}).get("next_row", 0) for split in files)
-    bar = tqdm(total=todo, unit="doc", desc="tokenizing", disable=not progress)
-    for split in files:
-        split_state = state["splits"].setdefault(split, {"shards": [], "next_row": 0, "dropped": {}, "complete": False})
-        if split_state["complete"]:
-            continue
-        cutter = _SplitCutter(shard_tokens, split_state["next_row"])
-        dropped = Counter(split_state["dropped"])
-        pending_drops: list[tuple[int, str]] = []
+    # `with`: the bar ends its line before an error is printed
+    with tqdm(total=todo, unit="doc", desc="tokenizing", disable=not progress) as bar:
+        for split in files:
+            split_state = state["splits"].setdefault(
+                split, {"shards": [], "next_row": 0, "dropped": {}, "complete": False})
+            if split_state["complete"]:
+                continue
+            cutter = _SplitCutter(shard_tokens, split_state["next_row"])
+            dropped = Counter(split_state["dropped"])
+            pending_drops: list[tuple[int, str]] = []
 
-        def emit(final: bool):
-            for tokens, documents, rows in cutter.cut(final, total_rows[split]):
-                record = _write_shard(out, split, len(split_state["shards"]), tokens, dtype)
-                split_state["shards"].append({**record, "documents": documents, "rows": rows})
-                for row, reason in [d for d in pending_drops if d[0] < rows[1]]:
-                    dropped[reason] += 1
-                pending_drops[:] = [d for d in pending_drops if d[0] >= rows[1]]
-                split_state.update(next_row=rows[1], dropped=dict(dropped))
-                save_progress()
+            def emit(final: bool):
+                for tokens, documents, rows in cutter.cut(final, total_rows[split]):
+                    record = _write_shard(out, split, len(split_state["shards"]), tokens, dtype)
+                    split_state["shards"].append({**record, "documents": documents, "rows": rows})
+                    for row, reason in [d for d in pending_drops if d[0] < rows[1]]:
+                        dropped[reason] += 1
+                    pending_drops[:] = [d for d in pending_drops if d[0] >= rows[1]]
+                    split_state.update(next_row=rows[1], dropped=dict(dropped))
+                    save_progress()
 
-        pieces = plan_pieces(files[split], split_state["next_row"], total_rows[split])
-        for part in pool.map(pieces):
-            cutter.add(part)
-            pending_drops.extend(part.dropped)
-            emit(final=False)
-            bar.update(part.rows)
-        emit(final=True)
-        dropped.update(reason for _, reason in pending_drops)
-        documents = sum(shard["documents"] for shard in split_state["shards"])
-        if not documents:
-            raise ValueError(f"{files[split][0].parent}: split {split!r} has no non-empty documents")
-        split_state.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
-                  documents=documents, tokens=sum(shard["tokens"] for shard in split_state["shards"]))
-        save_progress()
-    bar.close()
+            pieces = plan_pieces(files[split], split_state["next_row"], total_rows[split])
+            for part in pool.map(pieces):
+                cutter.add(part)
+                pending_drops.extend(part.dropped)
+                emit(final=False)
+                bar.update(part.rows)
+            emit(final=True)
+            dropped.update(reason for _, reason in pending_drops)
+            documents = sum(shard["documents"] for shard in split_state["shards"])
+            if not documents:
+                raise ValueError(f"{files[split][0].parent}: split {split!r} has no non-empty documents")
+            split_state.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
+                               documents=documents, tokens=sum(shard["tokens"] for shard in split_state["shards"]))
+            save_progress()
 
 
 def stage_counts(manifest: dict) -> StageCounts:

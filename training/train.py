@@ -5,6 +5,8 @@ up to `train.batch_tokens` per optimiser step, global-norm clipping, bf16 autoca
 fp32 on CPU, optional torch.compile, and DDP under torchrun. Every checkpoint holds what the
 next step depends on (weights, optimiser, step, data cursor, every rank's RNG states), so a
 run that is stopped and resumed logs the same losses, bit for bit, as one that never stopped.
+A resume skips (and moves aside) corrupted checkpoints, refuses a changed model shape, and
+applies and logs changed training settings; one process at a time writes a run directory.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import os
 import random
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from core.lock import exclusive_folder
 from training import host_memory
-from training.checkpoint import load_checkpoint, save_model_checkpoint
+from training.checkpoint import CorruptCheckpointError, load_checkpoint, save_model_checkpoint
 from training.config import ModelConfig, TrainConfig
 from training.data import ShuffledStream, TokenManifest, TokenWindows, sequential_batches
 from training.devices import autocast_for, compute_dtype, init_distributed, resolve_device
@@ -40,6 +44,14 @@ CHECKPOINT_GLOB = "ckpt-*.pt"
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss or gradient and the NaN policy says stop."""
+
+
+class StopWithoutSaving(KeyboardInterrupt):
+    """A second Ctrl-C: the run stops at once, without finishing the step or saving it."""
+
+    def __init__(self, step: int):
+        super().__init__(f"interrupted during step {step}, which was not saved")
+        self.step = step
 
 
 # ---------------------------------------------------------------- schedule and batch
@@ -110,21 +122,26 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(p for p in Path(run_dir).glob(CHECKPOINT_GLOB) if p.is_file())
 
 
-def prune_checkpoints(run_dir: Path, keep: int) -> None:
+def prune_checkpoints(run_dir: Path, keep: int, protected: Path | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints, and never `protected`."""
     for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink()
+        if old != protected:
+            old.unlink()
 
 
 # ---------------------------------------------------------------- stop requests
 
 
 class StopRequest:
-    """SIGINT/SIGTERM ask for a checkpoint at the end of the current step, then a clean exit.
-    A second SIGINT interrupts at once."""
+    """SIGINT/SIGTERM ask for a checkpoint at the end of the current step, then a clean exit;
+    `announce(signal name)` tells the user so at once. A second SIGINT raises StopWithoutSaving
+    for `current_step()` (handlers run between Python bytecodes, so within one torch op)."""
 
-    def __init__(self):
+    def __init__(self, announce: Callable[[str], None], current_step: Callable[[], int]):
         self.requested = False
         self.signal_name = ""
+        self._announce = announce
+        self._current_step = current_step
         self._previous = {}
 
     def __enter__(self):
@@ -137,10 +154,13 @@ class StopRequest:
             signal.signal(number, handler)
 
     def _handle(self, number, frame):
-        if self.requested and number == signal.SIGINT:
-            raise KeyboardInterrupt
+        if self.requested:
+            if number == signal.SIGINT:
+                raise StopWithoutSaving(self._current_step())
+            return
         self.requested = True
         self.signal_name = signal.Signals(number).name
+        self._announce(self.signal_name)
 
 
 # ---------------------------------------------------------------- throughput
@@ -212,13 +232,10 @@ class Trainer:
                              "that run, or choose another --out")
 
         seed_everything(config.seed)  # the same initial weights on every rank
+        self.gpt_config = model_config_from(model_config, vocab_size=self.manifest.vocab_size)
         if checkpoint is not None:
-            self.gpt_config = GPTConfig(**checkpoint["model_config"])
-        else:
-            self.gpt_config = model_config_from(model_config, vocab_size=self.manifest.vocab_size)
-        if self.gpt_config.vocab_size < self.manifest.vocab_size:
-            raise ValueError(f"model vocab_size {self.gpt_config.vocab_size} < the token shards' "
-                             f"vocab_size {self.manifest.vocab_size}")
+            self.gpt_config = self._resumed_model_config(checkpoint)
+        self.config_changes = self._changed_settings(checkpoint) if checkpoint is not None else {}
         self.model = GPT(self.gpt_config).to(self.device)
         self.block_size = self.gpt_config.block_size
         self.accumulation_steps = grad_accum_steps(config.batch_tokens, config.micro_batch_size, self.block_size,
@@ -252,32 +269,85 @@ class Trainer:
             self.train_model = DistributedDataParallel(
                 self.train_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.resumed_from = checkpoint["_path"] if checkpoint is not None else None
+        # Never pruned: the newest checkpoint written before the current run of non-finite steps.
+        self.last_good_checkpoint = self.resumed_from
+        self._running_step = self.step
 
     # -- setup helpers
 
     def _resume_checkpoint(self) -> dict | None:
+        """The newest intact checkpoint of the run. Corrupted newer ones are moved aside (to
+        `NAME.corrupt`, out of the way of pruning and of `sample RUNDIR`) with a warning."""
         found = list_checkpoints(self.run_dir)
         if not found:
             log.warning("--resume: no checkpoint in %s, starting a fresh run", self.run_dir)
             return None
-        checkpoint = load_checkpoint(found[-1])
+        damaged = []
+        for path in reversed(found):
+            try:
+                checkpoint = load_checkpoint(path)
+                break
+            except (CorruptCheckpointError, FileNotFoundError) as exc:  # FileNotFound: rank 0 moved it
+                damaged.append((path, exc))
+        else:
+            raise ValueError(f"{self.run_dir}: no intact checkpoint to resume from: "
+                             + "; ".join(str(exc) for _, exc in damaged))
         for key in ("step", "cursor", "optimizer", "rng"):
             if key not in checkpoint:
-                raise ValueError(f"{found[-1]}: not a training checkpoint (no {key!r}); cannot resume from it")
-        checkpoint["_path"] = found[-1]
+                raise ValueError(f"{path}: not a training checkpoint (no {key!r}); cannot resume from it")
+        if self.processes.main:
+            for bad, exc in damaged:
+                aside = bad.with_name(bad.name + ".corrupt")
+                bad.replace(aside)
+                log.warning("--resume: %s moved aside to %s, resuming from %s instead: %s",
+                            bad.name, aside.name, path.name, exc)
+        checkpoint["_path"] = path
         return checkpoint
+
+    def _resumed_model_config(self, checkpoint: dict) -> GPTConfig:
+        """The checkpoint's model with this run's dropout; any other difference from the settings
+        (`self.gpt_config`) is an error naming the keys: a model's shape cannot change mid-run."""
+        saved, wanted = GPTConfig(**checkpoint["model_config"]), self.gpt_config
+        differing = [name for name in asdict(saved)
+                     if name != "dropout" and getattr(saved, name) != getattr(wanted, name)]
+        if differing:
+            details = ", ".join(
+                f"{'vocab_size of the token shards' if name == 'vocab_size' else 'model.' + name}="
+                f"{getattr(wanted, name)!r} (checkpoint: {getattr(saved, name)!r})" for name in differing)
+            raise ValueError(f"{checkpoint['_path']}: --resume cannot change the model's shape: {details}; "
+                             "resume with the run's model settings, or train into another --out")
+        return replace(saved, dropout=wanted.dropout)
+
+    def _changed_settings(self, checkpoint: dict) -> dict:
+        """{key: {"from": checkpoint's value, "to": this run's}} of the settings a resume changes
+        (all are applied; warned here, recorded in log.jsonl as a `config_change` record)."""
+        changes = {}
+        saved_dropout = checkpoint["model_config"].get("dropout")
+        if saved_dropout != self.gpt_config.dropout:
+            changes["model.dropout"] = {"from": saved_dropout, "to": self.gpt_config.dropout}
+        saved_train = checkpoint.get("train_config", {})
+        for key, value in self.config.model_dump(mode="json").items():
+            if key in saved_train and saved_train[key] != value:
+                changes[f"train.{key}"] = {"from": saved_train[key], "to": value}
+        tokens = str(self.tokens_dir.resolve())
+        if checkpoint.get("tokens_dir", tokens) != tokens:
+            changes["--tokens"] = {"from": checkpoint["tokens_dir"], "to": tokens}
+        if changes and self.processes.main:
+            log.warning("resuming %s with changed settings (recorded in log.jsonl; the run will not match an "
+                        "uninterrupted one): %s", checkpoint["_path"],
+                        ", ".join(f"{key} {change['from']!r} -> {change['to']!r}" for key, change in changes.items()))
+        return changes
 
     def _restore(self, checkpoint: dict) -> None:
         self.model.load_state_dict(checkpoint["model"])
+        settings = [{key: group[key] for key in ("weight_decay", "betas", "eps")}
+                    for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        for group, own in zip(self.optimizer.param_groups, settings):
+            group.update(own)  # this run's AdamW settings, not the checkpoint's (a change is logged)
         self.step = int(checkpoint["step"])
         self.cursor = int(checkpoint["cursor"])
         self.nan_skips = int(checkpoint.get("nan_skips", 0))
-        saved = checkpoint.get("train_config", {})
-        for key in ("batch_tokens", "seed", "micro_batch_size"):
-            if key in saved and saved[key] != getattr(self.config, key):
-                log.warning("resuming with train.%s=%r (checkpoint: %r): the run will not match an "
-                            "uninterrupted one", key, getattr(self.config, key), saved[key])
         states = checkpoint["rng"]
         if len(states) == self.processes.world:
             set_rng_state(states[self.processes.rank], self.device)
@@ -315,7 +385,8 @@ class Trainer:
 
     def run(self, until_step: int | None = None) -> TrainResult:
         """Train up to step `until_step` (default and at most train.max_steps): one optimiser
-        step at a time, then log, validate and checkpoint when due, or when a signal asks to stop."""
+        step at a time, then log, validate and checkpoint when due, or when a signal asks to stop.
+        Raises NonFiniteLossError when the NaN policy gives up, StopWithoutSaving on a second Ctrl-C."""
         config = self.config
         end = min(config.max_steps, until_step) if until_step else config.max_steps
         if end <= self.step:
@@ -326,28 +397,41 @@ class Trainer:
         loss = val = checkpoint = None
         stopped_by = "max_steps" if end == config.max_steps else "until_step"
         self.consecutive_skips = 0
-        with StopRequest() as stop:
-            while self.step < end:
-                loss, grad_norm = self._train_step()
-                self.step += 1
-                throughput.add(config.batch_tokens)
-                self._progress.update(1)
-                self._check_finite(loss, grad_norm)
-                if self.step % config.log_interval == 0 or self.step == end:
-                    self._log_train(loss, grad_norm, throughput)
-                with throughput.paused():  # validation and checkpoints stay out of tok/s and MFU
-                    if self._due(config.eval_interval) or self.step == config.max_steps:
-                        val = self._validate_and_log()
-                    stopping = self._stop_agreed(stop.requested)
-                    if self._due(config.checkpoint_interval) or stopping or self.step == end:
-                        checkpoint = self.save_checkpoint()
-                if stopping:
-                    stopped_by = stop.signal_name or "signal"
-                    break
+        try:
+            with StopRequest(self._announce_stop, lambda: self._running_step) as stop:
+                while self.step < end:
+                    self._running_step = self.step + 1
+                    loss, grad_norm = self._train_step()
+                    self.step += 1
+                    throughput.add(config.batch_tokens)
+                    self._progress.update(1)
+                    self._check_finite(loss, grad_norm)
+                    if self.step % config.log_interval == 0 or self.step == end:
+                        self._log_train(loss, grad_norm, throughput)
+                    with throughput.paused():  # validation and checkpoints stay out of tok/s and MFU
+                        if self._due(config.eval_interval) or self.step == config.max_steps:
+                            val = self._validate_and_log()
+                        stopping = self._stop_agreed(stop.requested)
+                        if self._due(config.checkpoint_interval) or stopping or self.step == end:
+                            checkpoint = self.save_checkpoint()
+                    if stopping:
+                        stopped_by = stop.signal_name or "signal"
+                        break
+        except BaseException:  # given up or interrupted: the log stays as far as it got
+            self._progress.close()
+            if self._logger is not None:
+                self._logger.close()
+            raise
         self._end_run_log(stopped_by, throughput)
         if self.processes.distributed:
             dist.destroy_process_group()
         return TrainResult(self.run_dir, self.step, self.step * config.batch_tokens, loss, val, checkpoint, stopped_by)
+
+    def _announce_stop(self, signal_name: str) -> None:
+        """Said at once on the first SIGINT/SIGTERM: the step can take minutes on a CPU."""
+        if self.processes.main:
+            log.warning("%s: finishing step %d, then saving a checkpoint%s", signal_name, self._running_step,
+                        "; Ctrl-C again to stop without saving" if signal_name == "SIGINT" else "")
 
     def _due(self, interval: int) -> bool:
         """Whether this step ends an interval of `interval` steps (never, for 0)."""
@@ -401,12 +485,14 @@ class Trainer:
         if self.processes.main:
             self._logger.write("nonfinite", self.step, loss=str(loss), grad_norm=str(grad_norm),
                                policy=config.nan_policy)
+        kept = (f" The newest checkpoint written before the first non-finite step, {self.last_good_checkpoint}, "
+                "is kept." if self.last_good_checkpoint else "")
         if config.nan_policy == "stop":
             raise NonFiniteLossError(message + "; train.nan_policy=stop. Lower the learning rate "
-                                     "or resume from an earlier checkpoint.")
+                                     "or resume from an earlier checkpoint." + kept)
         if self.consecutive_skips >= config.max_nan_skips:
             raise NonFiniteLossError(message + f"; {self.consecutive_skips} consecutive steps skipped "
-                                     f"(train.max_nan_skips={config.max_nan_skips}), giving up.")
+                                     f"(train.max_nan_skips={config.max_nan_skips}), giving up." + kept)
         log.warning("%s: step skipped", message)
 
     def _stop_agreed(self, local: bool) -> bool:
@@ -467,6 +553,8 @@ class Trainer:
                                    grad_accum=self.accumulation_steps, device=str(self.device),
                                    dtype=str(self.dtype), peak_flops=self._peak_flops,
                                    host_memory=host_memory.describe(self.kept_freed_memory))
+            if self.config_changes:
+                self._logger.write("config_change", self.step, changes=self.config_changes)
         self._progress = tqdm(total=config.max_steps, initial=self.step, unit="step", disable=not main,
                               dynamic_ncols=True, desc="train")
 
@@ -500,6 +588,8 @@ class Trainer:
             dist.all_gather_object(gathered, states[0])
             states = gathered
         path = checkpoint_file(self.run_dir, self.step)
+        if not self.consecutive_skips:
+            self.last_good_checkpoint = path
         if self.processes.main:
             save_model_checkpoint(path, self.model, extra={
                 "tokenizer_dir": self.tokenizer_dir,
@@ -513,7 +603,7 @@ class Trainer:
                 "train_config": self.config.model_dump(mode="json"),
                 "tokens_dir": str(self.tokens_dir.resolve()),
             })
-            prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+            prune_checkpoints(self.run_dir, self.config.keep_checkpoints, self.last_good_checkpoint)
         if self.processes.distributed:
             dist.barrier()
         return path
@@ -521,5 +611,9 @@ class Trainer:
 
 def train(train_config: TrainConfig, model_config: ModelConfig, tokens_dir, run_dir, resume: bool = False,
           until_step: int | None = None, tokenizer_dir=None) -> TrainResult:
-    return Trainer(train_config, model_config, tokens_dir, run_dir, resume=resume,
-                   tokenizer_dir=tokenizer_dir).run(until_step)
+    """A training run into `run_dir`, refused (core.lock.FolderBusyError) while another one writes
+    there; rank 0 holds the lock, as it alone writes."""
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    with exclusive_folder(str(run_dir), "train") if main_process else contextlib.nullcontext():
+        return Trainer(train_config, model_config, tokens_dir, run_dir, resume=resume,
+                       tokenizer_dir=tokenizer_dir).run(until_step)

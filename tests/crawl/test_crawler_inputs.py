@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.crawl.test_crawler_support import write_url_table
+from crawl.url_table import STATS_FILE, read_url_table
+from tests.crawl.test_crawler_support import mark_harvest_complete, write_url_table
 from webtext.cli import main
 
 
@@ -35,22 +38,71 @@ def _table(**overrides):
     return pa.table({k: v for k, v in columns.items() if v is not None})
 
 
+def _harvested(directory, table, name="urls-0.parquet", urls=None):
+    """`table` as the only URL file of a completed harvest (stats counting `urls`, default its rows)."""
+    directory.mkdir()
+    pq.write_table(table, directory / name)
+    mark_harvest_complete(directory, table.num_rows if urls is None else urls)
+
+
 @pytest.mark.parametrize("make,message", [
     (lambda d: None, "does not exist"),
     (lambda d: d.mkdir(), "no urls-*.parquet files"),
-    (lambda d: (d.mkdir(), (d / "urls-00000.parquet").write_bytes(b"not parquet at all")), "not a readable Parquet file"),
-    (lambda d: (d.mkdir(), pq.write_table(_table().slice(0, 0), d / "urls-0.parquet")), "has no rows"),
-    (lambda d: (d.mkdir(), pq.write_table(_table(post_ids=None, score=None), d / "urls-0.parquet")),
-     "lacks column(s) post_ids, score"),
-    (lambda d: (d.mkdir(), pq.write_table(_table(url_key=["k", "k"]), d / "urls-0.parquet")), "url_key is not unique"),
-    (lambda d: (d.mkdir(), pq.write_table(_table(url=["http://a.example/1", None]), d / "urls-0.parquet")),
-     "null url"),
+    (lambda d: (d.mkdir(), (d / "urls-00000.parquet").write_bytes(b"not parquet at all"), mark_harvest_complete(d, 2)),
+     "not a readable Parquet file"),
+    (lambda d: _harvested(d, _table().slice(0, 0)), "has no rows"),
+    (lambda d: _harvested(d, _table(post_ids=None, score=None)), "lacks column(s) post_ids, score"),
+    (lambda d: _harvested(d, _table(url_key=["k", "k"])), "url_key is not unique"),
+    (lambda d: _harvested(d, _table(url=["http://a.example/1", None])), "null url"),
 ])
 def test_missing_empty_or_ill_formed_url_tables_are_clear_errors(tmp_path, capsys, make, message):
     make(tmp_path / "urls")
     rc, text = _crawl(capsys, "--urls", str(tmp_path / "urls"), "--out", str(tmp_path / "out"))
     assert rc == 1 and message in text, text
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def _stats(directory):
+    return directory / STATS_FILE
+
+
+@pytest.mark.parametrize("fault,message", [
+    # a harvest that failed or was killed before it published: no stats file
+    (lambda d: _stats(d).unlink(), "harvest_stats.json is missing"),
+    (lambda d: _stats(d).write_text('{"stages": {"harv'), "harvest_stats.json is unreadable"),
+    (lambda d: _stats(d).write_text('{"stages": {}, "urls": 2, "complete": true}'), "does not say the harvest"),
+    (lambda d: _stats(d).write_text(_stats(d).read_text().replace('"complete": true', '"complete": false')),
+     "does not say the harvest"),
+    (lambda d: _stats(d).write_text(_stats(d).read_text().replace('"reconciles": true', '"x": 0').replace(
+        '"in": 2', '"in": 3')), "does not say the harvest"),
+    # URL files added or removed after the harvest
+    (lambda d: (d / "urls-00001.parquet").unlink(), "holds 1 URL rows but its harvest_stats.json counts 2"),
+    (lambda d: write_url_table(d / "extra", ["http://c.example/"]).joinpath("urls-00000.parquet").rename(
+        d / "urls-00002.parquet"), "holds 3 URL rows but its harvest_stats.json counts 2"),
+])
+def test_a_url_folder_not_proven_complete_is_refused(tmp_path, capsys, fault, message):
+    urls = write_url_table(tmp_path / "urls", ["http://a.example/1", "http://b.example/2"], files=2)
+    fault(urls)
+    rc, text = _crawl(capsys, "--urls", str(urls), "--out", str(tmp_path / "out"))
+    assert rc == 1, text
+    error = text.strip().splitlines()[-1]
+    assert error.startswith("webtext crawl: error: ") and message in error, text
+    assert f"rerun `webtext harvest --out {urls}`" in error
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_stats_of_a_harvest_before_the_complete_key_still_prove_a_folder(tmp_path):
+    """The previous version wrote harvest_stats.json last too, without `complete`: counts that
+    reconcile and a `urls` count equal to the rows present are its proof."""
+    urls = write_url_table(tmp_path / "urls", ["http://a.example/1", "http://b.example/2"])
+    stats = json.loads(_stats(urls).read_text())
+    del stats["complete"]
+    _stats(urls).write_text(json.dumps(stats))
+    assert read_url_table(str(urls)).num_rows == 2
+    stats["urls"] = 3
+    _stats(urls).write_text(json.dumps(stats))
+    with pytest.raises(ValueError, match="holds 2 URL rows but its harvest_stats.json counts 3"):
+        read_url_table(str(urls))
 
 
 def test_a_replay_dir_without_routes_is_a_clear_error(tmp_path, capsys):

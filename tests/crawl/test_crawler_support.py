@@ -14,6 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
+from core.stats import StageCounts, write_stats_json
+from crawl.url_table import STATS_FILE
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Settings the replay sample's expected outcomes assume, plus no politeness waits.
@@ -51,7 +54,8 @@ def generated_web(web_dir: Path, n_pages: int, hosts: int = 4, slow_seconds: flo
 
 
 def write_url_table(directory: Path, urls: list[str], files: int = 1) -> Path:
-    """A URL table as `webtext harvest` writes it (docs/contracts.md), split over `files` files."""
+    """A URL table as `webtext harvest` writes it (docs/contracts.md), split over `files` files,
+    with the stats file that marks it complete."""
     directory.mkdir(parents=True, exist_ok=True)
     for part in range(files):
         chunk = urls[part::files]
@@ -67,7 +71,14 @@ def write_url_table(directory: Path, urls: list[str], files: int = 1) -> Path:
             "num_posts": pa.array([2] * len(chunk), pa.int64()),
         })
         pq.write_table(table, directory / f"urls-{part:05d}.parquet")
+    mark_harvest_complete(directory, len(urls))  # last, as the harvest does
     return directory
+
+
+def mark_harvest_complete(directory: Path, urls: int) -> None:
+    """harvest_stats.json as a completed `webtext harvest` of `urls` URLs leaves it."""
+    write_stats_json(directory / STATS_FILE, {"harvest": StageCounts("harvest", urls, urls)},
+                     {"urls": urls, "complete": True})
 
 
 def crawl_cli(*args: str, settings: list[str] = (), timeout: float = 90, wait: bool = True):

@@ -55,7 +55,8 @@ def test_every_format_reads_the_same_lines(dump_files, name):
 
 
 def test_long_window_zstd_needs_the_2gib_window(dump_files):
-    with pytest.raises(DumpError, match="RS_a.zst"):
+    with pytest.raises(DumpError, match=r"RS_a\.zst: its zstd window is larger than 2\*\*27 bytes; raise "
+                                        r"harvest\.zstd_window_log_max"):
         read_all(dump_files / "RS_a.zst", zstd_window_log_max=27)  # zstd's default limit
 
 
@@ -92,7 +93,7 @@ def test_truncated_files_fail_naming_the_file(dump_files, tmp_path, name, cut):
     data = (dump_files / name).read_bytes()
     broken = tmp_path / ("cut_" + name)
     broken.write_bytes(data[: int(len(data) * cut)])
-    with pytest.raises(DumpError, match="cut_" + name.replace(".", r"\.") + ".*truncated or corrupt"):
+    with pytest.raises(DumpError, match="cut_" + name.replace(".", r"\.") + ".*truncated or corrupt: download it again"):
         read_all(broken)
 
 
@@ -101,6 +102,19 @@ def test_garbage_zstd_fails_naming_the_file(tmp_path):
     path.write_bytes(b"this is not zstd at all" * 10)
     with pytest.raises(DumpError, match="RS_garbage.zst"):
         read_all(path)
+
+
+@pytest.mark.parametrize("name", ["RS_0.zst", "RS_0.xz", "RS_0.bz2", "RS_0.gz", "RS_0.ndjson"])
+def test_zero_byte_files_are_read_as_no_lines(tmp_path, name):
+    """Not an error (crawl/harvest.py warns about them by name)."""
+    (tmp_path / name).write_bytes(b"")
+    assert read_all(tmp_path / name) == []
+
+
+def test_a_dump_that_cannot_be_opened_is_a_dump_error(tmp_path):
+    (tmp_path / "RS_folder.zst").mkdir()  # a folder under a dump's name
+    with pytest.raises(DumpError, match=r"RS_folder\.zst: cannot open .*; check the path and its permissions"):
+        read_all(tmp_path / "RS_folder.zst")
 
 
 def test_resolve_dumps(dump_files, tmp_path):

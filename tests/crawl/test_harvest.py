@@ -2,14 +2,22 @@
 on single records are tested in test_harvest_rules.py."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from crawl.harvest import STATS_FILE, URL_SCHEMA, cyclic_gc_paused, run_harvest
+from core.lock import FolderBusyError, exclusive_folder
+from crawl.dumps import DumpError
+from crawl.harvest import STAGING_DIR, STATS_FILE, URL_SCHEMA, cyclic_gc_paused, run_harvest
 from crawl.harvest_rules import UrlRow
+from crawl.url_table import read_url_table
 from crawl.urls import url_key
 from tests.crawl.submissions import dump_line, submission
 from tests.sample.truth import BUNDLED, dump_truth
@@ -156,20 +164,149 @@ def test_rerun_overwrites_and_output_files_are_each_sorted(hand_dumps, hand_run,
         hand_run[0] / "urls-00000-of-00001.parquet").read_bytes()
 
 
-def test_truncated_dump_fails_naming_the_file(hand_dumps, tmp_path):
+def truncated_copy(hand_dumps, folder: Path, name: str = "RS_cut.zst") -> Path:
     data = (hand_dumps / "RS_hand.zst").read_bytes()
-    broken = tmp_path / "RS_cut.zst"
+    broken = folder / name
     broken.write_bytes(data[: len(data) // 2])
-    with pytest.raises(Exception, match="RS_cut.zst"):
-        harvest([broken], tmp_path / "out")
+    return broken
+
+
+def test_truncated_dump_fails_naming_the_file(hand_dumps, tmp_path):
+    broken = truncated_copy(hand_dumps, tmp_path)
+    with pytest.raises(DumpError, match=r"RS_cut\.zst: cannot decompress to the end .* download it again"):
+        harvest([broken, hand_dumps / "RS_hand2.ndjson"], tmp_path / "out")
     assert not (tmp_path / "out" / STATS_FILE).exists()
+    assert os.listdir(tmp_path / "out") == []  # no URL files, no staging folder, no lock left
 
 
-def test_empty_dump_gives_an_empty_table(tmp_path):
-    (tmp_path / "RS_empty.ndjson").write_bytes(b"")
-    stats = harvest([tmp_path / "RS_empty.ndjson"], tmp_path / "out")
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_failed_harvest_leaves_the_previous_output_complete(hand_dumps, hand_run, tmp_path):
+    """A rerun into a finished --out that fails (a truncated dump, here) publishes nothing:
+    the previous URL files and their stats stay, and the crawl can still read them."""
+    out = tmp_path / "out"
+    harvest([hand_dumps], out, "harvest.output_files=2")
+    before = snapshot(out)
+    broken = truncated_copy(hand_dumps, tmp_path)
+    with pytest.raises(DumpError, match=f"RS_cut.zst.*{out} is left as it was"):
+        harvest([broken, hand_dumps / "RS_hand2.ndjson"], out)  # would write 1 file, not 2
+    assert snapshot(out) == before
+    assert json.loads((out / STATS_FILE).read_text())["complete"] is True
+    assert read_url_table(str(out)).num_rows == 4
+
+
+def test_every_unreadable_dump_is_named_in_one_line(hand_dumps, tmp_path):
+    first = truncated_copy(hand_dumps, tmp_path, "RS_cut1.zst")
+    second = tmp_path / "RS_garbage.xz"
+    second.write_bytes(b"not xz at all" * 10)
+    with pytest.raises(DumpError) as error:
+        harvest([first, second, hand_dumps / "RS_hand2.ndjson"], tmp_path / "out")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("2 dump files cannot be read") and "RS_cut1.zst" in message and "RS_garbage.xz" in message
+
+
+def test_cli_decompression_error_is_one_line_without_traceback(hand_dumps, tmp_path, capsys):
+    broken = truncated_copy(hand_dumps, tmp_path)
+    assert main(["harvest", "--dumps", str(broken), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and " ERROR " not in err, err  # Beam logged the worker's traceback
+    assert err.splitlines()[-1] == (
+        f"webtext harvest: error: {broken}: cannot decompress to the end (zstd stream ended inside a frame); "
+        f"the file is truncated or corrupt: download it again, or leave it out of --dumps "
+        f"({tmp_path / 'out'} is left as it was)"), err
+
+
+def test_out_of_range_numbers_are_counted_bad_values(tmp_path):
+    """Values beyond the URL table's int64 columns used to end the run in a pyarrow OverflowError."""
+    dump = tmp_path / "RS_big.ndjson"
+    dump.write_bytes(b"\n".join([
+        dump_line(submission("n1", "http://big.example/1", 2**63)),
+        dump_line(submission("n2", "http://big.example/2", 2**64 + 1)),
+        b'{"id": "n3", "url": "http://big.example/3", "score": 1e30, "created_utc": 1500000000}',
+        dump_line(submission("n4", "http://big.example/4", created=1e20)),
+        dump_line(submission("n5", "http://big.example/5", created=-2**63 - 1)),
+        dump_line(submission("n6", "http://big.example/6", created="99999999999999999999")),
+        dump_line(submission("k1", "http://big.example/kept", 2**31 - 1)),
+        dump_line(submission("k2", "http://big.example/kept", 2**31 - 1, created=1500000001)),
+    ]))
+    for rule in ("max_post", "sum_per_url"):
+        stats = harvest([dump], tmp_path / rule, f"harvest.score_rule={rule}")
+        counts = stats["counts"]["harvest"]
+        assert (counts.records_in, counts.records_out, counts.dropped) == (8, 2, {"bad_value": 6})
+        (row,) = read_rows(tmp_path / rule)
+        assert row["score"] == (2**31 - 1) * (2 if rule == "sum_per_url" else 1)
+
+
+def test_empty_dump_gives_an_empty_table_and_a_warning(tmp_path, caplog):
+    names = ["RS_empty.ndjson", "RS_empty.xz", "RS_empty.zst"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    with caplog.at_level("WARNING", logger="crawl.harvest"):
+        stats = harvest([tmp_path / name for name in names], tmp_path / "out")
     assert (stats["urls"], stats["counts"]["harvest"].records_in) == (0, 0)
     assert read_rows(tmp_path / "out") == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{tmp_path / name} is empty (0 bytes): it adds no records; download it again if it "
+                        "should hold some" for name in names]
+
+
+def test_a_second_harvest_into_the_same_folder_is_refused(hand_dumps, tmp_path):
+    out = tmp_path / "out"
+    with exclusive_folder(str(out), "harvest"):
+        with pytest.raises(FolderBusyError, match="another `webtext harvest` is writing"):
+            harvest([hand_dumps], out)
+    harvest([hand_dumps], out)  # the lock went with its holder
+    assert read_url_table(str(out)).num_rows == 4
+
+
+def test_a_killed_runs_staging_folder_is_never_read_and_is_cleared(hand_dumps, hand_run, tmp_path):
+    out = tmp_path / "out"
+    (out / STAGING_DIR).mkdir(parents=True)
+    (out / STAGING_DIR / "urls-00000-of-00001.parquet").write_bytes(b"half a file")
+    (out / STAGING_DIR / ".urls-00000-of-00001.parquet.x.tmp").write_bytes(b"torn")
+    harvest([hand_dumps], out)
+    assert sorted(p.name for p in out.iterdir()) == [STATS_FILE, "urls-00000-of-00001.parquet"]
+    assert read_rows(out) == read_rows(hand_run[0])
+
+
+KILL_SCRIPT = """
+import sys
+from crawl.harvest import run_harvest
+from webtext.config import load_config
+config = load_config(None, [])
+run_harvest([sys.argv[1]], sys.argv[2], config.harvest, config.beam)
+"""
+
+
+def test_kill_9_during_a_rerun_never_leaves_a_mix_that_looks_complete(hand_dumps, hand_run, tmp_path):
+    """Killed while it runs: `--out` holds the previous output or the new one, each with its
+    stats, or (killed while publishing) no stats file, which the crawl refuses; never old and
+    new files under stats that say complete. The next run finishes normally."""
+    out = tmp_path / "out"
+    harvest([hand_dumps], out)
+    old = read_url_table(str(out)).to_pylist()
+    big = tmp_path / "RS_many.ndjson"
+    big.write_bytes(b"\n".join(dump_line(submission(f"m{i}", f"http://many.example/{i}")) for i in range(20000)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(big), str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not (out / STAGING_DIR).exists():
+            time.sleep(0.01)  # kill as soon as the run has started writing
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    try:
+        rows = read_url_table(str(out)).to_pylist()
+    except ValueError as exc:
+        assert f"rerun `webtext harvest --out {out}`" in str(exc)
+    else:
+        assert rows == old or len(rows) == 20000
+    assert harvest([big], out)["urls"] == 20000
+    assert sorted(p.name for p in out.iterdir()) == [STATS_FILE, "urls-00000-of-00001.parquet"]
 
 
 def test_missing_dump_path_is_a_clear_error(tmp_path):

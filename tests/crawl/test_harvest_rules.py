@@ -10,7 +10,18 @@ import zstandard
 
 from crawl import harvest_rules
 from crawl.config import HarvestConfig
-from crawl.harvest_rules import HarvestRules, Post, UrlPosts, UrlRow, merge_posts, parse_record, url_row
+from crawl.harvest_rules import (
+    CREATED_UTC_RANGE,
+    SCORE_RANGE,
+    HarvestRules,
+    Post,
+    UrlPosts,
+    UrlRow,
+    merge_posts,
+    parse_int,
+    parse_record,
+    url_row,
+)
 from tests.crawl.submissions import dump_line, submission
 from tests.sample.truth import BUNDLED, dump_truth
 
@@ -26,6 +37,10 @@ RULE_CASES = [
     (harvest_rules.malformed_json, ([1, 2],), ({"id": "x"},)),
     (harvest_rules.promoted, ({"promoted": True},), ({"promoted": False},)),
     (harvest_rules.bad_score, (None,), (0,)),
+    (harvest_rules.bad_value, (2**31, SCORE_RANGE), (2**31 - 1, SCORE_RANGE)),
+    (harvest_rules.bad_value, (-2**31 - 1, SCORE_RANGE), (-2**31, SCORE_RANGE)),
+    (harvest_rules.bad_value, (-1, CREATED_UTC_RANGE), (0, CREATED_UTC_RANGE)),
+    (harvest_rules.bad_value, (10**20, CREATED_UTC_RANGE), (253402300799, CREATED_UTC_RANGE)),
     (harvest_rules.low_score, (2, 3), (3, 3)),
     (harvest_rules.self_post, ({"is_self": True},), ({"is_self": False},)),
     (harvest_rules.nsfw, ({"over_18": True},), ({},)),
@@ -81,12 +96,15 @@ def test_a_kept_line_gives_its_url_key_and_post():
     # the first rule that applies wins
     (submission("x1", "http://a.example/", 1, promoted=True, is_self=True), "promoted"),
     (submission("x1", "http://a.example/", "lots", is_self=True), "bad_score"),
+    (submission("x1", "http://a.example/", 2**63, is_self=True), "bad_value"),
+    (submission("x1", "http://a.example/", -2**63), "bad_value"),  # not low_score: no plausible score
     (submission("x1", "http://a.example/", 1, is_self=True, over_18=True), "low_score"),
     (submission("x1", ..., is_self=True, over_18=True), "self_post"),
     (submission(..., ..., over_18=True), "nsfw"),
     (submission(..., ..., created="soon"), "missing_url"),
     (submission(..., "ftp://a.example/", created="soon"), "missing_id"),
     (submission("x1", "ftp://a.example/", created="soon"), "bad_created_utc"),
+    (submission("x1", "ftp://a.example/", created=1e20), "bad_value"),
     # URL rules: the posted host first, then normalising, then the normalised host
     (submission("x1", "https://en.wikipedia.org/wiki/X.jpg"), "wikipedia"),
     (submission("x1", "http://WIKIPEDIA.org./x"), "wikipedia"),
@@ -214,9 +232,29 @@ def test_values_orjson_rejects_get_the_json_decision(raw, reason):
     (b"12.9", 12),
 ])
 def test_large_and_odd_numbers_keep_their_int_float_meaning(value, expected):
-    raw = b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": ' + value + b"}"
-    key, post = HarvestRules(HarvestConfig()).judge(raw)
-    assert post.created_utc == expected
+    assert parse_int(parse_record(value)) == expected
+
+
+@pytest.mark.parametrize("created, expected", [
+    (b'"1500000000"', 1500000000), (b"1500000000.9", 1500000000), (b"0", 0), (b"253402300799.5", 253402300799),
+    (b"253402300800", "bad_value"), (b"-1", "bad_value"), (b"1e20", "bad_value"),
+    (b"123456789012345678901234567890", "bad_value"), (b"9223372036854775808", "bad_value"),
+])
+def test_created_utc_within_its_range_is_kept_beyond_it_bad_value(created, expected):
+    raw = b'{"id": "x", "url": "http://a.example/", "score": 9, "created_utc": ' + created + b"}"
+    result = HarvestRules(HarvestConfig()).judge(raw)
+    assert (result if isinstance(result, str) else result[1].created_utc) == expected
+
+
+@pytest.mark.parametrize("score, expected", [
+    (b"2147483647", "kept"), (b'"2147483647"', "kept"), (b"-2147483648", "low_score"),
+    (b"2147483648", "bad_value"), (b"9223372036854775808", "bad_value"), (b"18446744073709551616", "bad_value"),
+    (b"1e20", "bad_value"), (b'"1e30"', "bad_value"), (b"-9223372036854775809", "bad_value"),
+])
+def test_scores_beyond_their_range_are_bad_values_under_either_rule(score, expected):
+    raw = b'{"id": "x", "url": "http://a.example/", "score": ' + score + b', "created_utc": 1500000000}'
+    assert judge(raw) == expected
+    assert judge(raw, HarvestConfig(score_rule="sum_per_url")) == ("kept" if expected == "low_score" else expected)
 
 
 def test_sample_date_window_matches_the_ground_truth():

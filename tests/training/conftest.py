@@ -7,4 +7,4 @@ import os
 # bit-identical resume tests (read at MKL's first call; inherited by subprocesses).
 os.environ.setdefault("MKL_CBWR", "AUTO")
 
-from tests.training.train_fixtures import corpus, trained_run  # noqa: E402,F401
+from tests.training.train_fixtures import corpus, straight_run, trained_run  # noqa: E402,F401

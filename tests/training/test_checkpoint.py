@@ -1,9 +1,14 @@
-"""Checkpoint files: round trip, run-directory resolution, clear errors for damaged files."""
+"""Checkpoint files: round trip, run-directory resolution, the content checksum, clear errors
+for damaged files."""
+
+import logging
 
 import pytest
 import torch
 
-from training.checkpoint import FORMAT, load_checkpoint, load_model, resolve_checkpoint, save_model_checkpoint
+from tests.training.faults import flip_weight_bytes
+from training.checkpoint import (FORMAT, CorruptCheckpointError, content_sha256, load_checkpoint, load_for_inference,
+                                 load_model, resolve_checkpoint, save_model_checkpoint)
 from training.model import GPT, GPTConfig
 
 
@@ -78,3 +83,44 @@ def test_damaged_or_foreign_files_give_clear_errors(model, tmp_path):
     torch.save(saved, tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="does not match its config"):
         load_model(tmp_path / "mismatch.pt")
+
+
+def test_flipped_weight_bytes_are_caught_before_the_weights_are_used(model, tmp_path):
+    """64 inverted bytes inside a weight leave a loadable torch file; the checksum must refuse it."""
+    save_model_checkpoint(tmp_path / "ckpt-00000007.pt", model, {"step": 7})
+    flip_weight_bytes(tmp_path / "ckpt-00000007.pt")
+    for load in (load_checkpoint, load_model, lambda path: load_for_inference(path, None, "cpu")):
+        with pytest.raises(CorruptCheckpointError, match=r"ckpt-00000007\.pt: corrupted: its content .* does not "
+                                                         r"match the checksum.*use another checkpoint"):
+            load(tmp_path)
+    save_model_checkpoint(tmp_path / "ckpt-00000007.pt", model, {"step": 7})
+    assert load_checkpoint(tmp_path)["step"] == 7  # the same content, rewritten, verifies
+
+
+def test_checkpoint_without_checksum_loads_with_a_one_line_warning(model, tmp_path, caplog):
+    """Checkpoints written before checksums existed still load, said to be unverified."""
+    legacy = {"format": FORMAT, "model_config": vars(model.config), "model": model.state_dict(),
+              "tokenizer_dir": None, "step": 5}
+    torch.save(legacy, tmp_path / "old.pt")
+    with caplog.at_level(logging.WARNING, logger="training.checkpoint"):
+        loaded, saved = load_model(tmp_path / "old.pt")
+    assert saved["step"] == 5 and torch.equal(loaded.transformer.wte.weight, model.transformer.wte.weight)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "old.pt" in warnings[0] and "unverified" in warnings[0]
+    assert "\n" not in warnings[0]
+
+
+def test_checksum_tells_apart_every_kind_of_content_change():
+    base = {"format": FORMAT, "step": 3, "lr": 0.5, "name": "a", "flags": [True, None], "pair": (1, 2),
+            "weights": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    variants = [
+        {**base, "step": 4}, {**base, "lr": 0.25}, {**base, "name": "b"}, {**base, "flags": [False, None]},
+        {**base, "pair": [1, 2]}, {**base, "step": 3.0}, {**base, "step": "3"},
+        {**base, "weights": base["weights"].reshape(3, 2)},
+        {**base, "weights": base["weights"].view(torch.int32)},
+        {**base, "weights": base["weights"] + torch.tensor([[0, 0, 1e-6], [0, 0, 0]])},
+        {key: base[key] for key in reversed(list(base))},  # the same items in another order
+    ]
+    hashes = {content_sha256(base)} | {content_sha256(variant) for variant in variants}
+    assert len(hashes) == len(variants) + 1
+    assert content_sha256(base) == content_sha256({**base, "weights": base["weights"].t().contiguous().t()})

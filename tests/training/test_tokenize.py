@@ -4,18 +4,24 @@ import hashlib
 import json
 import random
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.training.dataset_fixtures import corrupt_text_pages, write_dataset
 from training.config import TokenizerConfig
+from training.data import TokenManifest
 from training.tokenize import MANIFEST, PARTIAL, STATS, iter_split_texts, split_files, tokenize_shards
 from training.tokenizer import EOT, bytes_to_unicode, load_tokenizer, train_tokenizer
 from webtext.cli import main
 from webtext.config import ConfigError, load_config
 
+REPO = Path(__file__).resolve().parents[2]
 WORDS = ("the a cat dog sat ran on over mat house 42 1999 it's don't , . ! ? "
          "東京 café 😀 naïve \n").split(" ")
 
@@ -26,15 +32,6 @@ def documents(n: int, seed: int) -> list:
     docs[2], docs[7], docs[-1] = "", None, ""  # skipped and counted, one at the very end
     docs[4] = f"a document that quotes {EOT} in its text"
     return docs
-
-
-def write_dataset(root, splits: dict[str, list[list]], row_group_size=16):
-    for split, files in splits.items():
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for n, texts in enumerate(files):
-            pq.write_table(pa.table({"id": [f"{split}-{n}-{i}" for i in range(len(texts))], "text": texts}),
-                           root / split / f"part-{n:05d}.parquet", row_group_size=row_group_size)
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +123,23 @@ def test_a_deleted_shard_is_rebuilt_and_the_others_are_not_redone(dataset, token
             assert hashlib.sha256((out / rec["file"]).read_bytes()).hexdigest() == rec["sha256"]
 
 
+def test_the_fix_for_a_corrupted_token_shard_works(dataset, tokenized, tmp_path):
+    """What the loader's error says to do: delete the shard, rerun `tokenize`; it is rebuilt
+    from its recorded rows and the folder verifies again."""
+    root, tok_dir, _ = dataset
+    out = tmp_path / "tokens"
+    shutil.copytree(tokenized[0], out)
+    shard = out / "train" / "shard-00002.bin"
+    intact = shard.read_bytes()
+    shard.write_bytes(intact[:100] + bytes([intact[100] ^ 0x01]) + intact[101:])  # token 50 off by one
+    with pytest.raises(ValueError, match=f"{shard}: sha256 differs .* delete it and rerun `webtext tokenize`"):
+        TokenManifest.load(out)
+    shard.unlink()
+    tokenize_shards(root, tok_dir, out, cfg(), progress=False)
+    assert shard.read_bytes() == intact
+    TokenManifest.load(out)
+
+
 def test_an_interrupted_run_resumes_after_its_last_finished_shard(dataset, tokenized, tmp_path, monkeypatch):
     import training.tokenize as stage
 
@@ -214,6 +228,60 @@ def test_cli(dataset, tmp_path, capsys):
     assert "tokenize" in printed and "uint16 token shards" in printed and "train" in printed
     assert main(argv[:2] + [str(tmp_path / "nope")] + argv[3:]) == 1
     assert "dataset shard directory not found" in capsys.readouterr().err
+
+
+def _error_line(capsys) -> str:
+    """The error the user saw: stderr's last line, after any finished progress bar, and its only one."""
+    lines = capsys.readouterr().err.rstrip("\n").split("\n")
+    assert not any("error" in line for line in lines[:-1]), lines
+    return lines[-1]
+
+
+def test_cli_refuses_an_unfinished_dataset(dataset, tmp_path, capsys):
+    """A build that was interrupted (no manifest.json) or a folder with Parquet files the manifest
+    does not list is not a dataset: nothing is tokenized, and the fix is named."""
+    root, tok_dir, _ = dataset
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(root, unfinished)
+    (unfinished / "manifest.json").unlink()
+    argv = ["tokenize", "--shards", str(unfinished), "--tokenizer", str(tok_dir), "--out", str(tmp_path / "tokens"),
+            "--set", "tokenizer.workers=1"]
+    assert main(argv) == 1
+    assert _error_line(capsys) == (f"webtext tokenize: error: {unfinished}/manifest.json is missing: {unfinished} "
+                                   "is not a finished build (rerun `webtext build`)")
+    assert not (tmp_path / "tokens").exists()
+
+    leftover = tmp_path / "leftover"
+    shutil.copytree(root, leftover)
+    shutil.copy(leftover / "train" / "part-00000.parquet", leftover / "train" / "part-00007.parquet")
+    argv[2] = str(leftover)
+    assert main(argv) == 1
+    assert _error_line(capsys) == (f"webtext tokenize: error: {leftover}/train/part-00007.parquet: not in the "
+                                   "manifest, so not part of the dataset (remove it)")
+    assert not (tmp_path / "tokens").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_damaged_dataset_shard_is_named_in_one_line(dataset, tmp_path, workers):
+    """Same-size damage inside a zstd page (the footer still reads): `webtext tokenize`, run as
+    users run it, prints one error line naming the shard and `webtext verify`, with no traceback
+    and no warning after it, from the worker processes too."""
+    root, tok_dir, _ = dataset
+    damaged = tmp_path / "dataset"
+    shutil.copytree(root, damaged)
+    shard = damaged / "train" / "part-00001.parquet"
+    corrupt_text_pages(shard, row_group=1)
+    done = subprocess.run([sys.executable, "-m", "webtext", "tokenize", "--shards", str(damaged), "--tokenizer",
+                           str(tok_dir), "--out", str(tmp_path / "tokens"), "--set", f"tokenizer.workers={workers}",
+                           "--set", "tokenizer.shard_tokens=400"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line and not line.startswith("tokenizing:")]  # bar: \r...
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"webtext tokenize: error: {shard}: not a readable Parquet file (")
+    assert lines[0].endswith(f"the dataset shard is damaged: `webtext verify {damaged}` checks the dataset, "
+                             "`webtext build` rebuilds it")
+    assert not (tmp_path / "tokens" / MANIFEST).exists()
 
 
 @pytest.mark.parametrize("override", ["tokenizer.workers=0", "tokenizer.shard_tokens=0", "tokenizer.splits=train",

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import regex
 
+from tests.training.dataset_fixtures import corrupt_text_pages, write_dataset
 from training.config import TokenizerConfig
 from training.tokenizer import EOT, bytes_to_unicode, load_tokenizer, train_tokenizer
 from webtext.cli import main
@@ -227,10 +228,7 @@ def test_foreign_tokenizer_json_is_refused(trained, tmp_path):
 
 
 def test_cli_trains_from_parquet_shards_and_reports_bad_input(tmp_path, capsys):
-    shards = tmp_path / "dataset"
-    (shards / "train").mkdir(parents=True)
-    pq.write_table(pa.table({"id": list(range(len(CORPUS) + 2)), "text": CORPUS + ["", None]}),
-                   shards / "train" / "part-00000.parquet")
+    shards = write_dataset(tmp_path / "dataset", {"train": [CORPUS + ["", None], ["a second shard"]]})
     out = tmp_path / "tok"
     assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out),
                  "--set", "tokenizer.vocab_size=350"]) == 0
@@ -238,18 +236,29 @@ def test_cli_trains_from_parquet_shards_and_reports_bad_input(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"tokenizer.json", "encoder.json", "vocab.bpe"}
     assert load_tokenizer(out).eot_id == 349
 
+    def error(*settings) -> str:
+        """The one line `tokenizer train` printed for bad input (exit status 1)."""
+        assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out), *settings]) == 1
+        return capsys.readouterr().err.rstrip("\n").split("\n")[-1]
+
     assert main(["tokenizer", "train", "--shards", str(tmp_path / "nope"), "--out", str(out)]) == 1
     assert "dataset shard directory not found" in capsys.readouterr().err
-    assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out),
-                 "--set", "tokenizer.train_split=val"]) == 1
-    assert "no Parquet shards for split 'val'" in capsys.readouterr().err
-    (shards / "train" / "part-00001.parquet").write_bytes(b"this is not parquet")
-    assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out)]) == 1
-    assert "not a readable Parquet file" in capsys.readouterr().err
-    (shards / "train" / "part-00001.parquet").unlink()
-    pq.write_table(pa.table({"body": ["x"]}), shards / "train" / "part-00001.parquet")
-    assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out)]) == 1
-    assert "no 'text' column" in capsys.readouterr().err
+    assert "no Parquet shards for split 'val'" in error("--set", "tokenizer.train_split=val")
+    first, second = shards / "train" / "part-00000.parquet", shards / "train" / "part-00001.parquet"
+    intact = first.read_bytes()
+    corrupt_text_pages(first, row_group=1)  # fault: a damaged page that only decoding finds
+    damaged = error()
+    assert damaged.startswith(f"webtext tokenizer: error: {first}: not a readable Parquet file (")
+    assert damaged.endswith(f"the dataset shard is damaged: `webtext verify {shards}` checks the dataset, "
+                            "`webtext build` rebuilds it")
+    first.write_bytes(intact)
+    second.write_bytes(b"this is not parquet")
+    assert "not a readable Parquet file" in error()
+    pq.write_table(pa.table({"body": ["x"]}), second)
+    assert "no 'text' column" in error()
+    (shards / "manifest.json").unlink()  # fault: an unfinished build
+    assert error() == (f"webtext tokenizer: error: {shards}/manifest.json is missing: {shards} is not a finished "
+                       "build (rerun `webtext build`)")
     assert main(["tokenizer", "train", "--shards", str(shards), "--out", str(out),
                  "--set", "tokenizer.vocab_size=100"]) == 2
     assert "tokenizer.vocab_size" in capsys.readouterr().err

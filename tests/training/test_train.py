@@ -11,31 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.train_fixtures import tiny_config
+from tests.training.train_fixtures import curve, tiny_config
 from training import host_memory
-from training.checkpoint import load_checkpoint, load_model, save_model_checkpoint
+from training.checkpoint import load_checkpoint, load_model, save_model_checkpoint, write_checkpoint
 from training.logging_utils import measure_gemm_flops, read_jsonl_log
 from training.model import GPT, GPTConfig
 from training.train import NonFiniteLossError, Trainer, grad_accum_steps, list_checkpoints, lr_at, train
 from webtext.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def straight_run(corpus, tmp_path_factory):
-    """12 uninterrupted steps: the reference for the resume tests."""
-    tokens, tokenizer = corpus
-    config, _ = tiny_config()
-    run = tmp_path_factory.mktemp("straight") / "run"
-    result = train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
-    return result, read_jsonl_log(run / "log.jsonl")
-
-
-def curve(records):
-    """What must match bit for bit between runs: every train/val loss (and lr, grad norm)."""
-    return [(r["kind"], r["step"], r["loss"], r.get("lr"), r.get("grad_norm"), r.get("bits_per_byte"))
-            for r in records if r["kind"] in ("train", "val")]
 
 
 def test_tiny_model_learns_and_writes_its_run_files(straight_run):
@@ -162,7 +146,7 @@ def nan_run(corpus, straight_run, tmp_path, **overrides):
     run.mkdir()
     ckpt = load_checkpoint(straight_run[0].checkpoint)
     ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
-    torch.save(ckpt, run / straight_run[0].checkpoint.name)
+    write_checkpoint(run / straight_run[0].checkpoint.name, ckpt)  # intact file, NaN weights
     config, _ = tiny_config(max_steps=40, **overrides)
     return Trainer(config.train, config.model, corpus[0], run, tokenizer_dir=corpus[1], resume=True)
 

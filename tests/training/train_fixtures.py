@@ -13,6 +13,7 @@ import pytest
 
 from training.config import TokenizerConfig
 from training.tokenizer import train_tokenizer
+from training.logging_utils import read_jsonl_log
 from webtext.config import load_config
 
 SUBJECTS = ["the cat", "a dog", "the old man", "my sister", "the red fox", "our teacher", "a small bird"]
@@ -94,3 +95,21 @@ def trained_run(corpus, tmp_path_factory):
     run = tmp_path_factory.mktemp("trained") / "run"
     train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
     return run
+
+
+@pytest.fixture(scope="session")
+def straight_run(corpus, tmp_path_factory):
+    """12 uninterrupted steps: the reference for the resume tests."""
+    from training.train import train
+
+    tokens, tokenizer = corpus
+    config, _ = tiny_config()
+    run = tmp_path_factory.mktemp("straight") / "run"
+    result = train(config.train, config.model, tokens, run, tokenizer_dir=tokenizer)
+    return result, read_jsonl_log(run / "log.jsonl")
+
+
+def curve(records):
+    """What must match bit for bit between runs: every train/val loss (and lr, grad norm)."""
+    return [(r["kind"], r["step"], r["loss"], r.get("lr"), r.get("grad_norm"), r.get("bits_per_byte"))
+            for r in records if r["kind"] in ("train", "val")]
