@@ -182,6 +182,8 @@ class Page:
     status: int = 200
     redirects: list[str] = field(default_factory=list)
     webtext_headers: bool = True
+    charset: str = "utf-8"  # how `html` is encoded in the response body, whatever content_type says
+    content_type: str = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -210,7 +212,7 @@ def write_warc(path: str, pages: list[Page], with_warcinfo: bool = True) -> None
         if with_warcinfo:
             writer.write_record(writer.create_warcinfo_record(os.path.basename(path), {"software": "tests"}))
         for page in pages:
-            body = page.html.encode("utf-8")
+            body = page.html.encode(page.charset)
             request = writer.create_warc_record(
                 page.final_url, "request",
                 http_headers=StatusAndHeaders("GET / HTTP/1.1", [("Host", page.final_url.split("/")[2])],
@@ -230,7 +232,7 @@ def write_warc(path: str, pages: list[Page], with_warcinfo: bool = True) -> None
             status = "200 OK" if page.status == 200 else f"{page.status} Not Found"
             response = writer.create_warc_record(
                 page.final_url, "response", payload=io.BytesIO(body), length=len(body),
-                http_headers=StatusAndHeaders(status, [("Content-Type", "text/html; charset=utf-8"),
+                http_headers=StatusAndHeaders(status, [("Content-Type", page.content_type),
                                                       ("Content-Length", str(len(body)))], protocol="HTTP/1.1"),
                 warc_headers_dict=headers,
             )
