@@ -53,6 +53,7 @@ def _url_table(directory: Path, urls: list[str]) -> None:
     import pyarrow.parquet as pq
 
     from core.stats import StageCounts, write_stats_json
+    from crawl.url_table import STATS_FILE
 
     directory.mkdir(parents=True)
     n = len(urls)
@@ -62,7 +63,7 @@ def _url_table(directory: Path, urls: list[str]) -> None:
         "titles": [["a title"]] * n, "first_created_utc": pa.array([1_500_000_000] * n, pa.int64()),
         "num_posts": pa.array([1] * n, pa.int64()),
     }), directory / "urls-00000.parquet")
-    write_stats_json(directory / "harvest_stats.json", {"harvest": StageCounts("harvest", n, n)},
+    write_stats_json(directory / STATS_FILE, {"harvest": StageCounts("harvest", n, n)},
                      {"urls": n, "complete": True})
 
 

@@ -6,15 +6,17 @@ Quality: every page of `../shared/data/extraction-eval/pages.tar.gz` (read from 
 memory, never unpacked into the repo) is decoded with `extract.decode.decode_html` and run
 through trafilatura and newspaper4k exactly as `extract.extractors` does; `ensemble` is
 `extract.extractors.combine` of those two results (what `ensemble_extract` computes, without
-extracting twice). Scoring follows the set's README: whitespace collapsed; a "with" snippet
+extracting twice). Each text then goes through `extract.extractors.clean`, the line rules of
+`extract_page` (the pipeline's text); "trafilatura without line rules" is the text before
+that step, the comparison behind the `extract.remove_*` defaults. Scoring follows the set's README: whitespace collapsed; a "with" snippet
 found in the text is a true positive (else a false negative), a "without" snippet found is a
 false positive; micro-averaged P/R/F1. "raw HTML as text" checks the scorer against the
 published floor row. A paired bootstrap over pages gives a 95% interval of F1(ensemble) -
 F1(trafilatura), the measurement behind `extract.extractor`'s default.
 
 Speed, in this process, on the same pages: the baseline is a bare loop doing the extraction
-work the pipeline does per page (`decode_html` + `trafilatura_extract`, i.e. trafilatura with
-our options); a loop of plain `trafilatura.extract(body)` is timed too, for reference.
+work the pipeline does per page (`extract_page`: `decode_html`, trafilatura with our options,
+the line rules); a loop of plain `trafilatura.extract(body)` is timed too, for reference.
 `ExtractPages` (decode, isolated extraction, language id, quality rules) runs in a real Beam
 pipeline (FnApiRunner via `core.beam.pipeline_options`) with one worker (in_memory) and two
 (multi_processing), timed from pipeline start to finish, startup included; a second run on
@@ -35,6 +37,7 @@ import resource
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -46,6 +49,7 @@ from core.fsio import atomic_write_text
 EVAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "extraction-eval"
 RESULTS = Path(__file__).resolve().parent / "results" / "extraction.json"
 MODES = ["trafilatura", "newspaper", "ensemble"]
+UNCLEANED = "trafilatura without line rules"
 PUBLISHED = {  # the evaluation set's README, P / R / F1 on the same 990 pages
     "trafilatura 2.2 (default)": (0.906, 0.943, 0.924),
     "trafilatura (favor precision)": (0.925, 0.915, 0.920),
@@ -96,9 +100,9 @@ def precision_recall_f1(counts: np.ndarray) -> tuple[float, float, float]:
     return tp / max(tp + fp, 1), tp / max(tp + fn, 1), 2 * tp / max(2 * tp + fp + fn, 1)
 
 
-def _extract_all_modes(page: dict) -> dict[str, str | None]:
+def _extract_all_modes(page: dict) -> dict:
     from extract.decode import decode_html
-    from extract.extractors import combine, newspaper_extract, trafilatura_extract
+    from extract.extractors import clean, combine, newspaper_extract, trafilatura_extract
 
     cfg = ExtractConfig()
     html, _ = decode_html(page["body"], None)
@@ -112,13 +116,17 @@ def _extract_all_modes(page: dict) -> dict[str, str | None]:
             results[mode] = None
         outputs[f"{mode} cpu"] = time.process_time() - started
     results["ensemble"] = combine(results["trafilatura"], results["newspaper"], cfg)
-    outputs.update({mode: r.text if r else None for mode, r in results.items()})
+    outputs[UNCLEANED] = results["trafilatura"].text if results["trafilatura"] else None
+    for mode, extraction in results.items():
+        cleaned, outputs[f"{mode} lines removed"] = clean(extraction, cfg) if extraction else (None, {})
+        outputs[mode] = cleaned.text if cleaned else None
     return outputs
 
 
 def measure_quality(pages: list[dict], workers: int = 2) -> dict:
-    rows = {mode: [] for mode in ["raw HTML as text", *MODES]}
+    rows = {mode: [] for mode in ["raw HTML as text", UNCLEANED, *MODES]}
     cpu = {mode: 0.0 for mode in ("trafilatura", "newspaper")}
+    lines_removed = {mode: Counter() for mode in MODES}
     light = [{k: p[k] for k in ("body", "url")} for p in pages]
     with ProcessPoolExecutor(workers) as pool:
         for page, outputs in zip(pages, pool.map(_extract_all_modes, light, chunksize=4)):
@@ -126,12 +134,16 @@ def measure_quality(pages: list[dict], workers: int = 2) -> dict:
                 rows[mode].append(score_page(outputs[mode], page["with"], page["without"]))
             for mode in cpu:
                 cpu[mode] += outputs[f"{mode} cpu"]
+            for mode in MODES:
+                lines_removed[mode].update(outputs[f"{mode} lines removed"])
     counts = {mode: np.array(r, dtype=np.int64) for mode, r in rows.items()}
     result = {
         mode: dict(zip(("precision", "recall", "f1"), map(float, precision_recall_f1(c))),
                    tp=int(c[:, 0].sum()), fn=int(c[:, 1].sum()), fp=int(c[:, 2].sum()))
         for mode, c in counts.items()
     }
+    for mode in MODES:
+        result[mode]["lines_removed"] = dict(sorted(lines_removed[mode].items()))
     for mode, seconds in cpu.items():
         result[mode]["cpu_ms_per_page"] = 1000 * seconds / len(pages)
     result["ensemble"]["cpu_ms_per_page"] = result["trafilatura"]["cpu_ms_per_page"] + result["newspaper"]["cpu_ms_per_page"]
@@ -170,17 +182,12 @@ def _bare_trafilatura(paths: list[str]) -> None:
 
 def _bare_extraction(paths: list[str]) -> None:
     """The per-page work of the extraction child, without isolation, Beam or filters."""
-    from extract.decode import DecodeError, decode_html
-    from extract.extractors import trafilatura_extract
+    from extract.extractors import extract_page
 
     cfg = ExtractConfig()
     for path in paths:
         with open(path, "rb") as fh:
-            try:
-                html, _ = decode_html(fh.read(), None)
-            except DecodeError:
-                continue
-            trafilatura_extract(html, None, cfg)
+            extract_page(fh.read(), None, None, cfg)
 
 
 def _read_page(path: str) -> dict:
@@ -255,12 +262,13 @@ def measure_speed(pages: list[dict], rounds: int = 1) -> dict:
 
 def print_quality(quality: dict, n_pages: int) -> None:
     print(f"\nExtraction quality on {n_pages} pages (P / R / F1), ours vs published:")
-    print(f"{'extractor':<48}{'P':>7}{'R':>7}{'F1':>7}  {'cpu ms/page':>11}")
-    for mode in ["raw HTML as text", *MODES]:
+    print(f"{'extractor':<48}{'P':>7}{'R':>7}{'F1':>7}  {'cpu ms/page':>11}  lines removed")
+    for mode in ["raw HTML as text", UNCLEANED, *MODES]:
         q = quality[mode]
-        cpu = f"{q['cpu_ms_per_page']:11.0f}" if "cpu_ms_per_page" in q else ""
+        cpu = f"{q['cpu_ms_per_page']:11.0f}" if "cpu_ms_per_page" in q else " " * 11
+        removed = ", ".join(f"{rule}={lines}" for rule, lines in q.get("lines_removed", {}).items())
         default = " (default)" if mode == ExtractConfig().extractor else ""
-        print(f"{'ours: ' + mode + default:<48}{q['precision']:7.3f}{q['recall']:7.3f}{q['f1']:7.3f}  {cpu}")
+        print(f"{'ours: ' + mode + default:<48}{q['precision']:7.3f}{q['recall']:7.3f}{q['f1']:7.3f}  {cpu}  {removed}")
     for name, (p, r, f) in PUBLISHED.items():
         print(f"{'published: ' + name:<48}{p:7.3f}{r:7.3f}{f:7.3f}")
     lo, hi = quality["ensemble_minus_trafilatura_f1_ci95"]

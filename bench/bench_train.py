@@ -91,7 +91,8 @@ def write_random_shards(root: Path, tokens: int = 2_000_000) -> Path:
 def bench_config(setup: Setup, compile_model: bool):
     from webtext.config import load_config
 
-    overrides = [f"model.{k}={getattr(setup, k)}" for k in ("n_layer", "n_head", "n_embd", "block_size")]
+    overrides = ["model.preset=gpt2-117m", "train.max_steps=100000"]  # lr and schedule as before `auto`
+    overrides += [f"model.{k}={getattr(setup, k)}" for k in ("n_layer", "n_head", "n_embd", "block_size")]
     overrides += [f"train.micro_batch_size={setup.batch}", f"train.batch_tokens={setup.tokens_per_step}",
                   "train.device=cpu", "train.peak_flops=1", "train.tensorboard=false", "train.warmup_steps=10",
                   f"train.compile={str(compile_model).lower()}"]

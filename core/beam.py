@@ -4,7 +4,9 @@ Only modules that build or run Beam pipelines import this (importing Beam costs 
 everything else in `core` is Beam-free. Every stage counts with Beam metrics under the
 namespace `webtext.<stage>` using the counter names `in`, `out` and `drop.<reason>`;
 `collect_stage_counts` reads the committed counters back into `StageCounts`; any other counter
-name in a stage's namespace is a diagnostic, read with `stage_diagnostics`.
+name in a stage's namespace is a diagnostic, read with `stage_diagnostics`. A stage drops a
+record with `StageCounter.drop`, which counts it and hands it, labelled with stage and reason,
+to the stage's `DROPPED` output: the build writes those to its audit table (`DIR/dropped/`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
 
 from core.beam_config import BeamConfig
 from core.stats import StageCounts
 
 NAMESPACE_PREFIX = "webtext."
 IN, OUT, DROP_PREFIX = "in", "out", "drop."
+DROPPED = "dropped"  # the tagged output that carries every record a stage drops
+KEPT = "kept"  # the main output's name beside it: `ParDo(...).with_outputs(DROPPED, main=KEPT)`
 
 # Beam's DirectRunner first tries PrismRunner, which downloads a Go binary from the internet
 # before falling back. Locally we go straight to the Python FnApiRunner that DirectRunner
@@ -63,6 +68,12 @@ class StageCounter:
         if counter is None:
             counter = self._drops[reason] = Metrics.counter(self._namespace, DROP_PREFIX + reason)
         counter.inc(n)
+
+    def drop(self, reason: str, record: dict, **fields) -> TaggedOutput:
+        """Count `record` as dropped for `reason` and return it for the `DROPPED` output, labelled
+        with `stage`, `reason` and `fields` (e.g. `duplicate_of`): one audit row per counted drop."""
+        self.dropped(reason)
+        return TaggedOutput(DROPPED, {**record, "stage": self.stage, "reason": reason, **fields})
 
 
 def _webtext_counters(result):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -72,3 +73,14 @@ def write_stats_json(path: str | Path, counts: dict[str, StageCounts], extra: di
     if extra:
         payload.update(extra)
     atomic_write_text(str(path), json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def stats_file(directory: str | Path, name: str, legacy_name: str | None = None) -> str:
+    """The stats file `name` in the local `directory`, or `legacy_name` where only that exists: the
+    name earlier versions wrote before the file got its leading `_` (Arrow's dataset discovery skips
+    such files, so `pandas.read_parquet(directory)` reads the folder's table; docs/contracts.md)."""
+    path = os.path.join(directory, name)
+    if legacy_name is None or os.path.exists(path):
+        return path
+    legacy = os.path.join(directory, legacy_name)
+    return legacy if os.path.exists(legacy) else path

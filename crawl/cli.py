@@ -20,7 +20,8 @@ def _add_harvest(subparsers, common) -> None:
             "local or any Beam filesystem), keep outbound links of posts with enough karma "
             "(harvest.min_score, default 3), drop self/NSFW posts, media/social hosts, "
             "Wikipedia and non-page extensions, and write one row per normalised URL to "
-            "DIR/urls-*.parquet plus DIR/harvest_stats.json."
+            "DIR/urls-*.parquet plus DIR/_harvest_stats.json (the `_` keeps it out of "
+            "pandas.read_parquet(DIR))."
         ),
     )
     parser.add_argument("--dumps", nargs="+", required=True, metavar="PATH_OR_GLOB",
@@ -38,7 +39,8 @@ def _run_harvest(args, config) -> int:
     print(format_counts_table(stats["counts"]))
     print(
         f"{stats['urls']} URLs written to {args.out} ({stats['duplicate_posts_merged']} posts merged "
-        f"into an existing URL), {stats['records_per_second']:.0f} records/s"
+        f"into an existing URL) in {stats['seconds']:.1f} s: {stats['records_per_second']:.0f} records/s "
+        "end to end, Beam's start-up included"
     )
     return 0
 

@@ -9,9 +9,10 @@ GroupByKey: one Beam element per post cost more than all the rules) and writes t
 sorted by `url_key`.
 
 Publishing: the pipeline writes into DIR/.harvest-staging/; only after it succeeded are the
-files moved into DIR, between removing the old DIR/harvest_stats.json and writing the new one
-with `"complete": true`, written last. A failed or killed run thus leaves the previous
-complete output as it was (or, killed while moving files, no stats file: visibly incomplete,
+files moved into DIR, between removing the old DIR/_harvest_stats.json (and the
+`harvest_stats.json` of earlier versions) and writing the new one with `"complete": true`,
+written last. A failed or killed run thus leaves the previous complete output as it was
+(or, killed while moving files, no stats file: visibly incomplete,
 which `webtext crawl` refuses, crawl/url_table.py). A dump that cannot be read to its end
 does not abort the pipeline inside a worker (with a worker's traceback): ReadDump emits its
 one-line DumpError as data, and after the run every such dump is named in one error and
@@ -54,7 +55,7 @@ from core.stats import StageCounts, write_stats_json
 from crawl import dumps
 from crawl.config import HarvestConfig
 from crawl.harvest_rules import HarvestRules, Post, UrlRow, merge_posts, url_row
-from crawl.url_table import STATS_FILE
+from crawl.url_table import LEGACY_STATS_FILE, STATS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,13 @@ class ReadDump(beam.DoFn):
                 records += len(lines)
                 if records >= next_log:
                     next_log += LOG_EVERY_RECORDS
-                    log.info("%s: %d records, %.0f records/s", name, records,
-                             records / max(time.monotonic() - started, 1e-9))
+                    log.info("%s: %d records read so far (%.0f s)", name, records, time.monotonic() - started)
                 by_bucket: dict[int, list] = {}
                 for url_key, post in kept:
                     by_bucket.setdefault(bucket_of(url_key, config.merge_buckets), []).append((url_key, tuple(post)))
                 yield from by_bucket.items()
         elapsed = max(time.monotonic() - started, 1e-9)
-        log.info("%s: done, %d records in %.1f s (%.0f records/s)", name, records, elapsed, records / elapsed)
+        log.info("%s: read, %d records in %.1f s", name, records, elapsed)
 
 
 class MergeBucket(beam.DoFn):
@@ -257,7 +257,7 @@ def run_harvest(
     beam_args: list[str] = (),
 ) -> dict:
     """Run the harvest pipeline into a staging folder and publish its output in `out_dir`;
-    returns the stats written to DIR/harvest_stats.json. DumpError (one line, naming every dump
+    returns the stats written to DIR/_harvest_stats.json. DumpError (one line, naming every dump
     that could not be read) if a dump cannot be read to its end: then nothing is published."""
     paths = dumps.resolve_dumps(dump_patterns)
     log.info("harvesting %d dump file(s) into %s", len(paths), out_dir)
@@ -319,8 +319,9 @@ def _publish(staging: str, out_dir: str, names: list[str], counts: StageCounts, 
     """Move the staged URL files into `out_dir`, in the one order that never shows a mix of
     old and new files as complete: old stats out, files in, stale files out, new stats in."""
     stats_path = fsio.join(out_dir, STATS_FILE)
-    if FileSystems.exists(stats_path):
-        FileSystems.delete([stats_path])  # from here on no stats file: visibly incomplete
+    for old_stats in (stats_path, fsio.join(out_dir, LEGACY_STATS_FILE)):
+        if FileSystems.exists(old_stats):
+            FileSystems.delete([old_stats])  # from here on no stats file: visibly incomplete
     FileSystems.rename([fsio.join(staging, name) for name in names], [fsio.join(out_dir, name) for name in names])
     matches = FileSystems.match([fsio.join(out_dir, "urls-*.parquet")])[0].metadata_list
     stale = [m.path for m in matches if m.path.rsplit("/", 1)[-1] not in set(names)]

@@ -1,12 +1,13 @@
 """Reading the harvested URL table (`urls-*.parquet`, docs/contracts.md) and sharding it.
 
-Only a complete harvest output is read: its harvest_stats.json, written last by
+Only a complete harvest output is read: its _harvest_stats.json, written last by
 `webtext harvest` (crawl/harvest.py), must say `"complete": true` and count as many URLs
 (`urls`) as the folder holds rows. A folder whose stats are missing (a harvest failed or was
 killed while publishing) or disagree (files added or removed since) is refused with the fix:
 rerun the harvest. Stats written before the `complete` key existed are accepted when their
 counts reconcile and match the rows: that version also wrote the stats file last, after
-deleting it at the start of each run.
+deleting it at the start of each run. Folders written before the file was renamed hold
+`harvest_stats.json` (LEGACY_STATS_FILE), which is read where the new name is absent.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.stats import StageCounts
+from core.stats import StageCounts, stats_file
 
-STATS_FILE = "harvest_stats.json"
+# The leading `_` makes Arrow's dataset discovery skip it: `pandas.read_parquet(DIR)` reads the URL table.
+STATS_FILE = "_harvest_stats.json"
+LEGACY_STATS_FILE = "harvest_stats.json"  # the name earlier versions wrote; still read
 # Columns the crawler needs; the others (domain, titles, num_posts) are not read.
 REQUIRED_COLUMNS = ("url", "url_key", "post_ids", "subreddits", "score", "first_created_utc")
 
@@ -62,7 +65,8 @@ def read_url_table(directory: str) -> pa.Table:
     files = sorted(glob.glob(os.path.join(directory, "urls-*.parquet")))
     if not files:
         raise ValueError(f"{directory} holds no urls-*.parquet files (is it a `webtext harvest --out` directory?)")
-    promised_urls = _completed_harvest_urls(directory)
+    stats_path = stats_file(directory, STATS_FILE, LEGACY_STATS_FILE)
+    promised_urls = _completed_harvest_urls(directory, stats_path)
     tables = []
     for path in files:
         try:
@@ -82,8 +86,8 @@ def read_url_table(directory: str) -> pa.Table:
         raise ValueError(f"URL table files under {directory} have incompatible schemas: {exc}") from None
     if table.num_rows != promised_urls:
         raise ValueError(
-            f"{directory} holds {table.num_rows} URL rows but its {STATS_FILE} counts {promised_urls}: "
-            f"files were added or removed after the harvest; {_rerun(directory)}"
+            f"{directory} holds {table.num_rows} URL rows but its {os.path.basename(stats_path)} counts "
+            f"{promised_urls}: files were added or removed after the harvest; {_rerun(directory)}"
         )
     _validate(table, directory)
     return table
@@ -93,9 +97,8 @@ def _rerun(directory: str) -> str:
     return f"rerun `webtext harvest --out {directory}`"
 
 
-def _completed_harvest_urls(directory: str) -> int:
-    """The URL count of the harvest that wrote `directory`; ValueError unless its stats say it completed."""
-    path = os.path.join(directory, STATS_FILE)
+def _completed_harvest_urls(directory: str, path: str) -> int:
+    """The URL count of the harvest that wrote `directory`; ValueError unless its stats `path` say it completed."""
     try:
         with open(path, encoding="utf-8") as fh:
             stats = json.load(fh)

@@ -25,7 +25,9 @@ def register(subparsers, common) -> None:
             "duplicates of the normalised text and near duplicates (Jaccard of dedup.shingle_size-word shingles >= "
             "dedup.threshold), "
             "keep the best of each cluster (highest score, then earliest created_utc, smallest url, id) with "
-            "dup_cluster set, and write OUT/dedup-*.parquet plus OUT/dedup_stats.json (written last). "
+            "dup_cluster (its id) and dup_count (documents removed as its duplicates, added to the count an input "
+            "row already had) set, and write OUT/dedup-*.parquet plus OUT/_dedup_stats.json (written last; "
+            "the `_` keeps it out of pandas.read_parquet(OUT)). "
             "Settings: the dedup section of the config. Beam options go after `--`."),
     )
     parser.add_argument("--input", required=True, nargs="+", metavar="PATH",

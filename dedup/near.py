@@ -17,9 +17,11 @@
 4. Cluster: connected components of the verified pairs (see `dedup.components`), ordered by
    the survivor ranking, so each component's minimum is its survivor. Connected components
    means transitive: A~B and B~C put A and C in one cluster even if J(A, C) < threshold.
-5. Assign: documents joined with their component label by id; the survivor of each cluster
-   (and every document without near duplicates) is kept with `dup_cluster` = its own id,
-   the rest are dropped as `near_duplicate`.
+5. Assign: documents joined with their component label by id, and each survivor with the
+   number of documents its cluster removes (every member, plus what each member had absorbed
+   before: its exact copies); the survivor of each cluster (and every document without near
+   duplicates) is kept with `dup_cluster` = its own id and that number added to `dup_count`,
+   the rest are dropped as `near_duplicate` with `duplicate_of` = the survivor's id.
 
 No step holds more than `max_bucket_size` bucket members, one document's candidate partners or
 one node's neighbours in memory; documents and signatures are never collected in one place.
@@ -36,11 +38,11 @@ from apache_beam.metrics import Metrics
 
 from dedup.components import ConnectedComponents
 from dedup.config import DedupConfig
-from dedup.exact import KeepEveryDocument
+from dedup.exact import KeepEveryDocument, removed_before, survivor
 from dedup.minhash import band_keys, minhash_signatures
 from dedup.ranking import doc_id, duplicate_id_error, rank_key
 from dedup.text import jaccard, shingles
-from core.beam import NAMESPACE_PREFIX, StageCounter
+from core.beam import DROPPED, KEPT, NAMESPACE_PREFIX, StageCounter
 
 STAGE = "dedup_near"
 DROP_REASON = "near_duplicate"
@@ -144,8 +146,16 @@ class _VerifyPairs(beam.DoFn):
                 yield a, b
 
 
+def _removed_for_survivor(element):
+    """(id, {labels: [survivor id], prior: [dup_count]}) -> (survivor id, documents removed with it)."""
+    _key, joined = element
+    for survivor_id in joined["labels"]:
+        yield survivor_id, 1 + sum(joined["prior"])
+
+
 class _Assign(beam.DoFn):
-    """(id, {docs: [doc], labels: [centre rank]}) -> kept doc with dup_cluster, or a counted drop."""
+    """(id, {docs: [doc], labels: [survivor id], absorbed: [n]}) -> kept doc with dup_cluster and
+    dup_count, or a counted drop on `DROPPED` with `duplicate_of`."""
 
     def setup(self):
         self.counter = StageCounter(STAGE)
@@ -156,11 +166,12 @@ class _Assign(beam.DoFn):
         if len(docs) != 1:
             raise duplicate_id_error(key)
         self.counter.seen()
-        if list(joined["labels"]):
-            self.counter.dropped(DROP_REASON)
+        labels = list(joined["labels"])
+        if labels:
+            yield self.counter.drop(DROP_REASON, docs[0], duplicate_of=labels[0])
             return
         self.counter.kept()
-        yield {**docs[0], "dup_cluster": key}
+        yield survivor(docs[0], sum(joined["absorbed"]))
 
 
 class NearDuplicateClusters(beam.PTransform):
@@ -204,20 +215,34 @@ class NearDedup(beam.PTransform):
     """Document dicts -> the best-ranked document of every near-duplicate cluster.
 
     Kept documents get `dup_cluster` = their own id, which is the id of the cluster they
-    survive (for a document without near duplicates, its own singleton cluster).
+    survive (for a document without near duplicates, its own singleton cluster), and their
+    `dup_count` grows by the documents removed with their cluster. With `with_dropped`:
+    (kept, dropped), each dropped document labelled with `stage`, `reason` and `duplicate_of`.
     """
 
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, cfg: DedupConfig, with_dropped: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.with_dropped = with_dropped
 
     def expand(self, docs):
         if not self.cfg.near:
-            return docs | "NearDedupDisabled" >> beam.ParDo(KeepEveryDocument(STAGE))
+            kept = docs | "NearDedupDisabled" >> beam.ParDo(KeepEveryDocument(STAGE))
+            return (kept, docs.pipeline | "NothingDropped" >> beam.Create([])) if self.with_dropped else kept
         labels = docs | "Clusters" >> NearDuplicateClusters(self.cfg)
         keyed = docs | "KeyById" >> beam.Map(lambda doc: (doc_id(rank_key(doc)), doc))
-        return (
-            {"docs": keyed, "labels": labels}
-            | "JoinLabels" >> beam.CoGroupByKey()
-            | "Assign" >> beam.ParDo(_Assign())
+        # only documents that absorbed duplicates before (exact copies) add more than themselves
+        prior = docs | "RemovedBefore" >> beam.FlatMap(
+            lambda doc: [(doc["id"], removed_before(doc))] if removed_before(doc) else [])
+        absorbed = (
+            {"labels": labels, "prior": prior}
+            | "JoinRemovedBefore" >> beam.CoGroupByKey()
+            | "RemovedForSurvivor" >> beam.FlatMap(_removed_for_survivor)
+            | "SumPerSurvivor" >> beam.CombinePerKey(sum)
         )
+        outputs = (
+            {"docs": keyed, "labels": labels, "absorbed": absorbed}
+            | "JoinLabels" >> beam.CoGroupByKey()
+            | "Assign" >> beam.ParDo(_Assign()).with_outputs(DROPPED, main=KEPT)
+        )
+        return (outputs[KEPT], outputs[DROPPED]) if self.with_dropped else outputs[KEPT]

@@ -2,7 +2,8 @@
 
 `webtext build` already deduplicates each build; this deduplicates documents that were never in
 one build together, such as the shards of two crawls, with the same transforms. Survivors go
-to OUT/dedup-*.parquet, the stage counts to OUT/dedup_stats.json, written last.
+to OUT/dedup-*.parquet, the stage counts to OUT/_dedup_stats.json, written last (its leading `_`
+keeps it out of Arrow's dataset discovery: `pandas.read_parquet(OUT)` reads the survivors).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from core.beam import collect_stage_counts, pipeline_options
 from core.beam_config import BeamConfig
 from core.stats import StageCounts, write_stats_json
 from dedup.config import DedupConfig
-from dedup.exact import ExactDedup
-from dedup.near import NearDedup
+from dedup.pipeline import Deduplicate
 
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = {"id": pa.string(), "text": pa.string(), "score": pa.int64(), "created_utc": pa.int64(),
                     "url": pa.string()}
-STATS_FILE = "dedup_stats.json"
+STATS_FILE = "_dedup_stats.json"
+LEGACY_STATS_FILE = "dedup_stats.json"  # the name earlier versions wrote: removed with the outputs it describes
 OUTPUT_PREFIX = "dedup"
 
 
@@ -52,8 +53,9 @@ def input_schema(files: list[str]) -> pa.Schema:
             schema = file_schema
         elif not schema.equals(file_schema):
             raise ValueError(f"{path}: schema differs from {files[0]}'s; inputs must share one schema")
-    if schema.get_field_index("dup_cluster") < 0:
-        schema = schema.append(pa.field("dup_cluster", pa.string()))
+    for column, kind in (("dup_cluster", pa.string()), ("dup_count", pa.int64())):
+        if schema.get_field_index(column) < 0:
+            schema = schema.append(pa.field(column, kind))
     return schema
 
 
@@ -68,8 +70,9 @@ def run_dedup(inputs: list[str], out: str, dedup_config: DedupConfig, beam_confi
     schema = input_schema(files)
     fsio.makedirs(out)
     stats_path = fsio.join(out, STATS_FILE)
-    if FileSystems.exists(stats_path):
-        FileSystems.delete([stats_path])  # it marks a finished run, so it goes first
+    for old_stats in (stats_path, fsio.join(out, LEGACY_STATS_FILE)):
+        if FileSystems.exists(old_stats):
+            FileSystems.delete([old_stats])  # it marks a finished run, so it goes first
     stale = FileSystems.match([fsio.join(out, f"{OUTPUT_PREFIX}-*.parquet")])[0].metadata_list
     if stale:
         FileSystems.delete([m.path for m in stale])
@@ -79,8 +82,7 @@ def run_dedup(inputs: list[str], out: str, dedup_config: DedupConfig, beam_confi
             pipeline
             | "Files" >> beam.Create(files)
             | "Read" >> beam.io.ReadAllFromParquet()
-            | "ExactDedup" >> ExactDedup(dedup_config)
-            | "NearDedup" >> NearDedup(dedup_config)
+            | "Deduplicate" >> Deduplicate(dedup_config)
             | "Write" >> beam.io.WriteToParquet(fsio.join(out, OUTPUT_PREFIX), schema, file_name_suffix=".parquet",
                                                 codec="zstd")
         )

@@ -3,7 +3,8 @@
 The GPT-2 paper combined the Dragnet and Newspaper extractors. Here trafilatura plays
 Dragnet's part (it scores higher on the evaluation set) and `ensemble` adds the long
 paragraphs newspaper4k finds that trafilatura missed. Extractors get HTML that is already
-in memory and never a URL to fetch: the URL is only a hint for metadata.
+in memory and never a URL to fetch: the URL is only a hint for metadata. `extract_page` then
+removes the lines the enabled line rules match (extract/lines.py) from whichever text came out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 
 from extract.config import ExtractConfig
 from extract.decode import DecodeError, decode_html
+from extract.lines import clean_lines, enabled_rules
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -33,6 +35,7 @@ class PageOutcome:
     extraction: Extraction | None = None
     encoding: str | None = None
     error: str | None = None
+    lines_removed: dict[str, int] = dataclasses.field(default_factory=dict)  # by line rule name
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -128,8 +131,15 @@ def extract(html: str, url: str | None, config: ExtractConfig) -> Extraction | N
     return EXTRACTORS[config.extractor](html, url, config)
 
 
+def clean(extraction: Extraction, config: ExtractConfig) -> tuple[Extraction | None, dict[str, int]]:
+    """The extraction without the lines that the enabled line rules remove (None if no line is
+    left), and the lines removed per rule: the one step between extractor and quality rules."""
+    text, lines_removed = clean_lines(extraction.text, enabled_rules(config))
+    return (dataclasses.replace(extraction, text=text) if text else None), lines_removed
+
+
 def extract_page(body: bytes, content_type: str | None, url: str | None, config: ExtractConfig) -> PageOutcome:
-    """Raw page to outcome: decode, then extract. An extractor exception is an outcome, not a crash."""
+    """Raw page to outcome: decode, extract, clean lines. An extractor exception is an outcome, not a crash."""
     try:
         html, encoding = decode_html(body, content_type)
     except DecodeError as error:
@@ -140,4 +150,7 @@ def extract_page(body: bytes, content_type: str | None, url: str | None, config:
         return PageOutcome("extract_error", encoding=encoding, error=f"{type(error).__name__}: {error}")
     if extraction is None:
         return PageOutcome("no_text", encoding=encoding)
-    return PageOutcome("ok", extraction, encoding)
+    extraction, lines_removed = clean(extraction, config)
+    if extraction is None:  # every line was page furniture
+        return PageOutcome("no_text", encoding=encoding, lines_removed=lines_removed)
+    return PageOutcome("ok", extraction, encoding, lines_removed=lines_removed)

@@ -2,11 +2,16 @@
 
 One Beam pipeline:
     WARC files -> read (response records, HTTP 200, provenance) -> ExtractPages (extract,
-    filter) -> strip Wikipedia by final URL -> ExactDedup -> NearDedup -> split by URL hash
+    filter) -> strip Wikipedia by final URL -> Deduplicate (exact, near) -> split by URL hash
     -> shard by id hash -> one sorted, atomically written Parquet file per shard.
+Every stage also hands each record it drops to its `DROPPED` output; those become the audit
+table `DIR/dropped/` (id, url, final_url, stage, reason, duplicate_of, ...; the text only with
+`build.audit_text`), sharded and written by the workers like the splits. Its rows per stage
+and reason must equal the stage counts, or the build fails before publishing.
 Shards are staged and then published by the dataset writer (shards/writer.py): into
-`DIR/<split>/`, followed by the stats, the dataset card and, last, `DIR/manifest.json`. A
-killed build therefore leaves no manifest, and the rerun replaces whatever it left.
+`DIR/<split>/` and `DIR/dropped/`, followed by the stats, the dataset card and, last,
+`DIR/manifest.json`. A killed build therefore leaves no manifest, and the rerun replaces
+whatever it left.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ import logging
 import apache_beam as beam
 import pyarrow as pa
 
-from core.beam import StageCounter, collect_stage_counts, pipeline_options
+from core.beam import DROPPED, KEPT, StageCounter, collect_stage_counts, pipeline_options
 from core import fsio
 from core.beam_config import BeamConfig
 from core.lock import exclusive_folder
 from core.section import config_hash
 from crawl.urls import is_wikipedia
-from dedup.exact import ExactDedup
-from dedup.near import NearDedup
+from dedup.pipeline import Deduplicate
 from extract.pipeline import ExtractPages
 from shards.manifest import (
     DatasetConfig,
+    audit_problems,
     code_version,
     count_problems,
+    dropped_section,
     input_listing,
     make_manifest,
     ordered_counts,
@@ -39,15 +45,19 @@ from shards.split import AssignShards, AssignSplits
 from shards.verify import verify_dataset
 from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from shards.writer import (
+    DROPPED_DIR,
+    DROPPED_SCHEMA,
     SCHEMA,
     fresh_staging,
     publish,
     schema_json,
     shard_bytes,
     shard_name,
+    stage_dropped_shard,
     stage_empty_splits,
     stage_shard,
     staged_shards,
+    to_dropped_row,
     to_row,
 )
 
@@ -66,7 +76,7 @@ class StripWikipedia(beam.DoFn):
     def process(self, doc):
         self.counter.seen()
         if is_wikipedia(doc["final_url"], self.domains):
-            self.counter.dropped("wikipedia")
+            yield self.counter.drop("wikipedia", doc)
             return
         self.counter.kept()
         yield doc
@@ -78,10 +88,11 @@ def _survivor_order(doc: dict) -> tuple:
 
 
 class WriteShard(beam.DoFn):
-    """((split, index, count), documents) -> nothing; stages the Parquet shard + sidecar.
+    """((split, index, count), documents) -> drops only; stages the Parquet shard + sidecar.
 
     Stage `write`: documents in, rows written out; a second record of an id already in the
-    shard (same URL crawled twice) is dropped as `duplicate_id`."""
+    shard (same URL crawled twice) is dropped as `duplicate_id`, a duplicate of the kept
+    record (`duplicate_of` = the same id, whose `dup_count` takes it in)."""
 
     def __init__(self, staging: str, row_group_docs: int, compression_level: int):
         self.staging = staging
@@ -92,15 +103,20 @@ class WriteShard(beam.DoFn):
     def process(self, element):
         (split, index, count), docs = element
         by_id: dict[str, dict] = {}
+        later: list[dict] = []  # records of an id that is already in the shard
         for doc in docs:
             self.counter.seen()
             kept = by_id.get(doc["id"])
-            if kept is None or _survivor_order(doc) < _survivor_order(kept):
+            if kept is None:
                 by_id[doc["id"]] = doc
-                if kept is not None:
-                    self.counter.dropped("duplicate_id")
-            else:
-                self.counter.dropped("duplicate_id")
+                continue
+            first, second = sorted((kept, doc), key=_survivor_order)
+            by_id[doc["id"]] = first
+            later.append(second)
+        for doc in later:
+            kept = by_id[doc["id"]]
+            by_id[doc["id"]] = {**kept, "dup_count": (kept.get("dup_count") or 0) + 1 + (doc.get("dup_count") or 0)}
+            yield self.counter.drop("duplicate_id", doc, duplicate_of=doc["id"])
         rows = [to_row(by_id[doc_id]) for doc_id in sorted(by_id)]
         data = shard_bytes(pa.Table.from_pylist(rows, schema=SCHEMA), self.row_group_docs, self.compression_level)
         name = shard_name(split, index, count)
@@ -109,29 +125,56 @@ class WriteShard(beam.DoFn):
         log.info("wrote %s: %d rows, %d bytes", name, len(rows), len(data))
 
 
+class WriteDroppedShard(beam.DoFn):
+    """((dropped, index, count), audit rows) -> nothing; stages one shard of `DIR/dropped/`."""
+
+    def __init__(self, staging: str, row_group_docs: int, compression_level: int):
+        self.staging = staging
+        self.row_group_docs = row_group_docs
+        self.compression_level = compression_level
+
+    def process(self, element):
+        (_folder, index, count), rows = element
+        info = stage_dropped_shard(self.staging, list(rows), index, count, self.row_group_docs,
+                                   self.compression_level)
+        log.info("wrote %s: %d rows, %d bytes", info["path"], info["rows"], info["bytes"])
+
+
+def _dropped_shard_key(row: dict) -> str:
+    """Every row of one URL lands in one audit shard; a record without URL by where it was."""
+    return row["url"] or f"{row['warc_file']}@{row['warc_offset']}"
+
+
 def build_pipeline(pipeline: beam.Pipeline, files: list[str], root: str, staging: str,
                    dataset_config: DatasetConfig) -> None:
     build_config = dataset_config.build
-    pages = (
+    read = (
         pipeline
         | "WarcFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadWarc" >> beam.ParDo(ReadWarcPages(root))
+        | "ReadWarc" >> beam.ParDo(ReadWarcPages(root)).with_outputs(DROPPED, main=KEPT)
     )
-    docs = (
-        pages
-        | "Extract" >> ExtractPages(dataset_config.extract)
-        | "StripWikipedia" >> beam.ParDo(StripWikipedia(dataset_config.wikipedia_domains))
-        | "ExactDedup" >> ExactDedup(dataset_config.dedup)
-        | "NearDedup" >> NearDedup(dataset_config.dedup)
-    )
-    (
+    docs, extract_dropped = read[KEPT] | "Extract" >> ExtractPages(dataset_config.extract, with_dropped=True)
+    wikipedia = docs | "StripWikipedia" >> beam.ParDo(
+        StripWikipedia(dataset_config.wikipedia_domains)).with_outputs(DROPPED, main=KEPT)
+    docs, dedup_dropped = wikipedia[KEPT] | "Deduplicate" >> Deduplicate(dataset_config.dedup, with_dropped=True)
+    written = (
         docs
         | "Split" >> AssignSplits(build_config)
         | "Shard" >> AssignShards(build_config.docs_per_shard)
         | "GroupShards" >> beam.GroupByKey()
         | "WriteShards" >> beam.ParDo(WriteShard(staging, build_config.row_group_docs,
-                                                 build_config.compression_level))
+                                                 build_config.compression_level)).with_outputs(DROPPED, main=KEPT)
+    )
+    with_text = build_config.audit_text
+    (
+        (read[DROPPED], extract_dropped, wikipedia[DROPPED], dedup_dropped, written[DROPPED])
+        | "AllDropped" >> beam.Flatten()
+        | "AuditRows" >> beam.Map(lambda record: (DROPPED_DIR, to_dropped_row(record, with_text)))
+        | "ShardDropped" >> AssignShards(build_config.docs_per_shard, _dropped_shard_key)
+        | "GroupDropped" >> beam.GroupByKey()
+        | "WriteDropped" >> beam.ParDo(WriteDroppedShard(staging, build_config.row_group_docs,
+                                                         build_config.compression_level))
     )
 
 
@@ -172,15 +215,19 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
     counts = ordered_counts(collect_stage_counts(pipeline.result))
 
     build_config = dataset_config.build
-    shards = stage_empty_splits(staging, staged_shards(staging), build_config.row_group_docs,
-                                build_config.compression_level)
-    problems = count_problems(counts, sum(shard["rows"] for shard in shards))
+    staged = staged_shards(staging)
+    shards = stage_empty_splits(staging, [info for info in staged if info["split"] != DROPPED_DIR],
+                                build_config.row_group_docs, build_config.compression_level)
+    dropped_files = [info for info in staged if info["split"] == DROPPED_DIR] or [
+        stage_dropped_shard(staging, [], 0, 1, build_config.row_group_docs, build_config.compression_level)]
+    dropped = dropped_section(dropped_files, schema_json(DROPPED_SCHEMA), list(counts))
+    problems = count_problems(counts, sum(shard["rows"] for shard in shards)) + audit_problems(counts, dropped)
     if problems:
         raise AssertionError("build counts do not reconcile:\n  " + "\n  ".join(problems))
     if not any(shard["rows"] for shard in shards):
         log.warning("no document survived: see the drop reasons below (wrong --warc folder? filters too strict?)")
     log.info("pipeline done; publishing %d shard(s)", len(shards))
     manifest = make_manifest(dataset_config.model_dump(mode="json"), config_hash(dataset_config), shards,
-                             schema_json(SCHEMA), counts, inputs)
+                             schema_json(SCHEMA), counts, inputs, dropped)
     publish(out, manifest, STATS_FILE, counts, {"rows": manifest["splits"]}, build_config.top_domains)
     return manifest

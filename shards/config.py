@@ -29,6 +29,7 @@ class BuildConfig(Section):
     row_group_docs: int = Field(ge=1)  # Parquet row group size: what a streaming reader holds
     compression_level: int = Field(ge=1, le=22)  # zstd level
     top_domains: int = Field(ge=1)  # domains listed and charted in the dataset card
+    audit_text: bool  # keep each dropped document's text in the audit table DIR/dropped/ (else null)
 
     @model_validator(mode="after")
     def _fractions_leave_train(self) -> "BuildConfig":

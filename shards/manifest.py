@@ -1,7 +1,9 @@
 """`DIR/manifest.json`: the list of shards that make up a dataset, and how it was made.
 
 The manifest is written last. A folder without one is an unfinished build, and Parquet
-files that it does not list are not part of the dataset (`webtext verify` says so).
+files that it does not list are not part of the dataset (`webtext verify` says so). A build's
+manifest also lists the audit table `dropped/` (`dropped`: files, rows, schema and the rows'
+counts by stage and reason, which must equal the stages' drop counts).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ MANIFEST = "manifest.json"
 FORMAT = "webtext-dataset-v1"
 SHARD_KEYS = ("path", "split", "rows", "bytes", "sha256")  # what the manifest lists per shard
 REQUIRED_KEYS = {"code_version", "config", "config_hash", "inputs", "rows", "schema", "shards", "splits", "stages"}
+DROPPED_KEYS = {"files", "rows", "schema", "counts"}  # the `dropped` entry, where a build wrote one
 # Build stages in pipeline order; each one's `out` is the next one's `in`.
 STAGE_CHAIN = ["read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near", "write"]
 
@@ -63,12 +66,42 @@ def input_listing(files: list[str], root: str) -> list[dict]:
     ]
 
 
+def dropped_section(files: list[dict], schema: list[dict], stages: list[str]) -> dict:
+    """The manifest's `dropped` entry for the audit shards `files` (sidecars with `drops`), which
+    hold the drops of `stages`."""
+    counts: dict[str, dict[str, int]] = {stage: {} for stage in stages}
+    for info in files:
+        for stage, reasons in info["drops"].items():
+            stage_counts = counts.setdefault(stage, {})
+            for reason, n in reasons.items():
+                stage_counts[reason] = stage_counts.get(reason, 0) + n
+    return {
+        "files": sorted(({key: info[key] for key in SHARD_KEYS} for info in files), key=lambda info: info["path"]),
+        "rows": sum(info["rows"] for info in files),
+        "schema": schema,
+        "counts": {stage: dict(sorted(reasons.items())) for stage, reasons in counts.items()},
+    }
+
+
+def audit_problems(counts: dict[str, StageCounts], dropped: dict) -> list[str]:
+    """Every stage whose drops the audit table (`dropped` section) does not hold exactly."""
+    problems = []
+    for stage, reasons in dropped["counts"].items():
+        counted = counts.get(stage, StageCounts(stage)).dropped
+        if reasons != {reason: n for reason, n in counted.items() if n}:
+            problems.append(f"stage {stage}: dropped/ holds {reasons} but the stage counted {counted}")
+    total = sum(n for reasons in dropped["counts"].values() for n in reasons.values())
+    if dropped["rows"] != total:
+        problems.append(f"dropped/ rows={dropped['rows']} but its counts by stage and reason add up to {total}")
+    return problems
+
+
 def make_manifest(config: dict, config_hash: str, shards: list[dict], schema: list[dict],
-                  stages: dict[str, StageCounts], inputs: list[dict]) -> dict:
+                  stages: dict[str, StageCounts], inputs: list[dict], dropped: dict | None = None) -> dict:
     """The manifest of a dataset made of `shards` (sidecars: only SHARD_KEYS are listed).
 
     `config` and `config_hash` record what decided the content: the build's `DatasetConfig` (a
-    decontaminated copy keeps its source's).
+    decontaminated copy keeps its source's). `dropped` (from `dropped_section`) lists the audit table.
     """
     shards = sorted(({key: shard[key] for key in SHARD_KEYS} for shard in shards), key=lambda shard: shard["path"])
     splits = {split: {"rows": 0, "shards": 0, "bytes": 0} for split in SPLITS}
@@ -77,7 +110,7 @@ def make_manifest(config: dict, config_hash: str, shards: list[dict], schema: li
         entry["rows"] += shard["rows"]
         entry["shards"] += 1
         entry["bytes"] += shard["bytes"]
-    return {
+    manifest = {
         "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "code_version": code_version(),
@@ -90,6 +123,9 @@ def make_manifest(config: dict, config_hash: str, shards: list[dict], schema: li
         "shards": shards,
         "stages": {name: stage.to_json() for name, stage in stages.items()},
     }
+    if dropped is not None:
+        manifest["dropped"] = dropped
+    return manifest
 
 
 def write_manifest(out: str, manifest: dict) -> None:
@@ -111,6 +147,8 @@ def read_manifest(out: str) -> dict:
     missing = sorted(REQUIRED_KEYS - set(manifest))
     if missing:
         raise ValueError(f"{path}: manifest lacks {', '.join(missing)}")
+    if "dropped" in manifest and not (isinstance(manifest["dropped"], dict) and DROPPED_KEYS <= set(manifest["dropped"])):
+        raise ValueError(f"{path}: manifest entry `dropped` lacks one of {', '.join(sorted(DROPPED_KEYS))}")
     # JSON is written with sorted keys; give stages and splits back their pipeline order
     stages = manifest["stages"]
     manifest["stages"] = {**{stage: stages[stage] for stage in STAGE_CHAIN if stage in stages},

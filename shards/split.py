@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.pvalue import AsSingleton
@@ -85,25 +86,31 @@ class AssignSplits(beam.PTransform):
         return (val_split, rest_split) | "AllSplits" >> beam.Flatten()
 
 
+def _by_id(doc: dict) -> str:
+    return doc["id"]
+
+
 class AssignShards(beam.PTransform):
     """(split, document) -> ((split, shard_index, num_shards), document).
 
     The shard count of a split follows from its size and `docs_per_shard`, so it is known
-    only after counting; the shard of a document is then a hash of its id."""
+    only after counting; the shard of a document is then a hash of its `shard_key` (the id;
+    the audit table, whose rows may lack one, passes its own)."""
 
-    def __init__(self, docs_per_shard: int):
+    def __init__(self, docs_per_shard: int, shard_key: Callable[[dict], str] = _by_id):
         super().__init__()
         self.docs_per_shard = docs_per_shard
+        self.shard_key = shard_key
 
     def expand(self, split_docs):
         per_split = (split_docs | "SplitKeys" >> beam.Keys()
                      | "CountPerSplit" >> beam.combiners.Count.PerElement()
                      | "AsDict" >> beam.combiners.ToDict())
-        docs_per_shard = self.docs_per_shard
+        docs_per_shard, shard_key = self.docs_per_shard, self.shard_key
 
         def key(item, counts):
             split, doc = item
             n = num_shards(counts[split], docs_per_shard)
-            return (split, shard_index(doc["id"], n), n), doc
+            return (split, shard_index(shard_key(doc), n), n), doc
 
         return split_docs | "ShardKey" >> beam.Map(key, AsSingleton(per_split))

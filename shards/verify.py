@@ -2,21 +2,24 @@
 
 Checks every listed shard (present, size, sha256, readable Parquet, row count, schema), that
 no unlisted shard sits in a split folder (a leftover of another build: readers globbing the
-folder would pick it up), and that the recorded stage counts reconcile with the rows.
+folder would pick it up), and that the recorded stage counts reconcile with the rows. The
+audit table `dropped/` (when the manifest lists one) gets the same file checks, and its rows,
+counted by stage and reason, must equal every stage's drop counts.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from core import fsio
 from core.stats import StageCounts
-from shards.manifest import count_problems, read_manifest
+from shards.manifest import audit_problems, count_problems, read_manifest
 from shards.split import SPLITS
-from shards.writer import schema_json
+from shards.writer import DROPPED_DIR, schema_json
 
 CHUNK = 1 << 20
 
@@ -65,13 +68,35 @@ def check_shard(out: str, shard: dict, schema: list[dict]) -> list[str]:
 
 
 def unlisted_shards(out: str, manifest: dict) -> list[str]:
-    listed = {fsio.join(out, shard["path"]) for shard in manifest["shards"]}
+    """Parquet files in the split folders and dropped/ that the manifest does not list."""
+    files = manifest["shards"] + manifest.get("dropped", {}).get("files", [])
+    listed = {fsio.join(out, shard["path"]) for shard in files}
     extra = []
-    for split in SPLITS:
-        for meta in FileSystems.match([fsio.join(out, split, "*.parquet")])[0].metadata_list:
+    for folder in (*SPLITS, DROPPED_DIR):
+        for meta in FileSystems.match([fsio.join(out, folder, "*.parquet")])[0].metadata_list:
             if meta.path not in listed:
                 extra.append(f"{meta.path}: not in the manifest, so not part of the dataset (remove it)")
     return sorted(extra)
+
+
+def dropped_problems(out: str, dropped: dict, counts: dict[str, StageCounts]) -> list[str]:
+    """Problems with the audit table: its files, and its rows by stage and reason against the counts."""
+    problems = []
+    for info in dropped["files"]:
+        problems += check_shard(out, info, dropped["schema"])
+    if problems:
+        return problems + audit_problems(counts, dropped)
+    found: Counter = Counter()
+    for info in dropped["files"]:
+        with FileSystems.open(fsio.join(out, info["path"])) as fh:
+            table = pq.read_table(fh, columns=["stage", "reason"])
+        found.update(zip(table.column("stage").to_pylist(), table.column("reason").to_pylist()))
+    recorded = Counter({(stage, reason): n for stage, reasons in dropped["counts"].items()
+                        for reason, n in reasons.items()})
+    if found != recorded:
+        problems.append(f"{DROPPED_DIR}/: its rows by stage and reason {dict(sorted(found.items()))} differ from "
+                        f"the manifest's {dict(sorted(recorded.items()))}")
+    return problems + audit_problems(counts, dropped)
 
 
 def verify_dataset(out: str) -> list[str]:
@@ -87,4 +112,6 @@ def verify_dataset(out: str) -> list[str]:
     rows = sum(shard["rows"] for shard in manifest["shards"])
     if manifest["rows"] != rows:
         problems.append(f"manifest rows={manifest['rows']} but its shards list {rows}")
+    if "dropped" in manifest:  # datasets built before the audit table, and decontaminated copies, have none
+        problems += dropped_problems(out, manifest["dropped"], counts)
     return problems + unlisted_shards(out, manifest) + count_problems(counts, rows)

@@ -115,10 +115,23 @@ def page_from_record(record, body: bytes, warc_file: str, offset: int) -> dict:
     }
 
 
+def record_identity(record, warc_file: str, offset: int | None) -> dict:
+    """What the audit table can say about a response record that did not become a page."""
+    url = record.rec_headers.get_header("WebText-Source-URL") if record is not None else None
+    try:
+        record_id = doc_id(url_key(url)) if url else None
+    except ValueError:
+        record_id = None
+    return {"id": record_id, "url": url,
+            "final_url": record.rec_headers.get_header("WARC-Target-URI") if record is not None else None,
+            "warc_file": warc_file, "warc_offset": offset}
+
+
 class ReadWarcPages(beam.DoFn):
     """WARC path -> page dicts. Stage `read` counts response records: pages out, the rest
-    dropped by reason; a file that breaks off (truncated, not a WARC) is one
-    `warc_read_error` and whatever was read before the break is kept."""
+    dropped by reason (each on the `DROPPED` output with its URL headers and offset); a file
+    that breaks off (truncated, not a WARC) is one `warc_read_error` (naming the record it broke
+    in, if any) and whatever was read before the break is kept."""
 
     def __init__(self, root: str):
         self.root = root
@@ -127,7 +140,7 @@ class ReadWarcPages(beam.DoFn):
     def process(self, path: str) -> Iterator[dict]:
         name = relative_name(path, self.root)
         pages = 0
-        pending = False  # a response record counted in, not yet counted out
+        pending, offset = None, None  # a response record counted in, not yet counted out
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
                 records = ArchiveIterator(stream)
@@ -137,11 +150,11 @@ class ReadWarcPages(beam.DoFn):
                     if record.rec_type != "response":
                         continue  # request/metadata/warcinfo records are not pages
                     self.counter.seen()
-                    pending = True
+                    pending, offset = record, records.offset  # where this record starts
                     page = self.page_or_drop_reason(record, records, name)
-                    pending = False
+                    pending = None
                     if isinstance(page, str):
-                        self.counter.dropped(page)
+                        yield self.counter.drop(page, record_identity(record, name, offset))
                         continue
                     pages += 1
                     self.counter.kept()
@@ -149,9 +162,10 @@ class ReadWarcPages(beam.DoFn):
         except Exception as exc:  # warcio, zlib and the filesystem raise many types for a broken file
             log.error("warc_read_error: %s: %s: %s (kept the %d pages before it)",
                       path, type(exc).__name__, exc, pages)
-            if not pending:
+            if pending is None:
                 self.counter.seen()
-            self.counter.dropped("warc_read_error")
+                offset = None
+            yield self.counter.drop("warc_read_error", record_identity(pending, name, offset))
             return
         log.info("read %s: %d pages", name, pages)
 

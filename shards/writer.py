@@ -1,7 +1,9 @@
 """The dataset writer: shard schema and bytes, staging, and the one publish sequence.
 
 A dataset folder DIR holds `DIR/<split>/shard-NNNNN-of-MMMMM.parquet`, a stats file, the
-dataset card `DIR/README.md` and `DIR/manifest.json`, written last. Every program that writes a
+dataset card `DIR/README.md` and `DIR/manifest.json`, written last. A build also writes the
+audit table `DIR/dropped/shard-NNNNN-of-MMMMM.parquet`: one row per document any stage
+dropped, with stage and reason; it is staged and published like the splits. Every program that writes a
 dataset (`webtext build`, `webtext overlap decontaminate`) goes through the same two steps:
 
 1. Stage: each shard is written to `DIR/.staging/<split>/...`, then a `.json` sidecar with its
@@ -59,10 +61,27 @@ SCHEMA = pa.schema([
     _field("warc_file", pa.string(), "WARC file holding the response, relative to the WARC folder"),
     _field("warc_offset", pa.int64(), "byte offset of the response record in warc_file"),
     _field("extractor", pa.string(), "extractor that produced text"),
-    _field("dup_cluster", pa.string(), "id of the near-duplicate cluster this document represents"),
+    _field("dup_cluster", pa.string(), "id of the duplicate cluster this document survives: its own id, which "
+           "dropped/ names as duplicate_of for every document removed as its duplicate"),
+    _field("dup_count", pa.int64(), "documents removed as duplicates of this one (exact + near): its rows in dropped/"),
 ])
 # Columns with Parquet min/max statistics: what readers filter on.
 STATISTICS_COLUMNS = ["id", "score", "n_chars", "created_utc"]
+
+DROPPED_DIR = "dropped"  # DIR/dropped/: the audit table
+DROPPED_SCHEMA = pa.schema([
+    _field("id", pa.string(), "document id as in the splits; null when the record had no usable URL"),
+    _field("url", pa.string(), "the harvested URL (null when the WARC record names none)"),
+    _field("final_url", pa.string(), "the URL the page was fetched from, after redirects"),
+    _field("stage", pa.string(), "build stage that dropped it (the manifest's stages)", False),
+    _field("reason", pa.string(), "why: the stage's drop reason, as counted in the manifest", False),
+    _field("duplicate_of", pa.string(), "for duplicates: id of the kept document it duplicates (its dup_cluster)"),
+    _field("warc_file", pa.string(), "WARC file of the response record, relative to the WARC folder"),
+    _field("warc_offset", pa.int64(), "byte offset of the response record (null: the file broke off before one)"),
+    _field("text", pa.string(), "extracted text when build.audit_text is on and the stage had text, else null"),
+])
+# Audit rows are sorted by url, so its statistics let readers skip row groups in a lookup by URL.
+DROPPED_STATISTICS_COLUMNS = ["url", "id"]
 
 
 def schema_json(schema: pa.Schema = SCHEMA) -> list[dict]:
@@ -85,17 +104,36 @@ def to_row(doc: dict) -> dict:
     return row
 
 
+def to_dropped_row(record: dict, with_text: bool) -> dict:
+    """A dropped record (labelled by `core.beam.StageCounter.drop`) as an audit row."""
+    row = {name: record.get(name) for name in DROPPED_SCHEMA.names}
+    if not with_text:
+        row["text"] = None
+    return row
+
+
+def dropped_row_key(row: dict) -> tuple:
+    """Order of audit rows in their shard: by URL, then where the record was (unique per drop)."""
+    offset = row["warc_offset"]
+    return (row["url"] or "", row["warc_file"] or "", -1 if offset is None else offset, row["stage"], row["reason"],
+            row["id"] or "")
+
+
 def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}/shard-{index:05d}-of-{count:05d}.parquet"
 
 
-def shard_bytes(table: pa.Table, row_group_docs: int, compression_level: int) -> bytes:
-    """A shard file: zstd Parquet in row groups of `row_group_docs` rows."""
+def shard_bytes(table: pa.Table, row_group_docs: int, compression_level: int,
+                statistics_columns: list[str] = STATISTICS_COLUMNS) -> bytes:
+    """A shard file: zstd Parquet in row groups of `row_group_docs` rows. An empty table (a split
+    without documents, a shard decontamination emptied) gets no row group rather than one of 0
+    rows, on which readers that size their batches by the first row group (Hugging Face
+    `datasets`) fail."""
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table, sink, compression="zstd", compression_level=compression_level,
-        row_group_size=row_group_docs, write_statistics=STATISTICS_COLUMNS,
-    )
+    with pq.ParquetWriter(sink, table.schema, compression="zstd", compression_level=compression_level,
+                          write_statistics=statistics_columns) as writer:
+        if table.num_rows:
+            writer.write_table(table, row_group_size=row_group_docs)
     return sink.getvalue().to_pybytes()
 
 
@@ -150,18 +188,34 @@ def stage_empty_splits(staging: str, shards: list[dict], row_group_docs: int, co
     return sorted(shards, key=lambda info: info["path"])
 
 
+def stage_dropped_shard(staging: str, rows: list[dict], index: int, count: int, row_group_docs: int,
+                        compression_level: int) -> dict:
+    """Stage one audit shard of `rows`; its sidecar counts them by stage and reason (`drops`)."""
+    rows = sorted(rows, key=dropped_row_key)
+    drops: dict[str, dict[str, int]] = {}
+    for row in rows:
+        reasons = drops.setdefault(row["stage"], {})
+        reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+    data = shard_bytes(pa.Table.from_pylist(rows, schema=DROPPED_SCHEMA), row_group_docs, compression_level,
+                       DROPPED_STATISTICS_COLUMNS)
+    return stage_shard(staging, shard_name(DROPPED_DIR, index, count), DROPPED_DIR, len(rows), data, drops=drops)
+
+
 def publish(out: str, manifest: dict, stats_file: str, stats: dict[str, StageCounts], stats_extra: dict,
             top_domains: int) -> None:
-    """Move the manifest's staged shards into `out`, then write the stats, card and manifest (last)."""
+    """Move the manifest's staged shards (and audit shards) into `out`, then write the stats,
+    card and manifest (last)."""
     remove_manifest(out)
     staging = staging_dir(out)
-    wanted = {fsio.join(out, shard["path"]) for shard in manifest["shards"]}
-    for split in SPLITS:
-        fsio.makedirs(fsio.join(out, split))
-        for old in FileSystems.match([fsio.join(out, split, "*.parquet")])[0].metadata_list:
+    files = manifest["shards"] + manifest.get("dropped", {}).get("files", [])
+    wanted = {fsio.join(out, shard["path"]) for shard in files}
+    for folder in (*SPLITS, DROPPED_DIR):
+        if folder in SPLITS or "dropped" in manifest:
+            fsio.makedirs(fsio.join(out, folder))
+        for old in FileSystems.match([fsio.join(out, folder, "*.parquet")])[0].metadata_list:
             if old.path not in wanted:
                 FileSystems.delete([old.path])
-    for shard in manifest["shards"]:
+    for shard in files:
         FileSystems.rename([fsio.join(staging, shard["path"])], [fsio.join(out, shard["path"])])
     write_stats_json(fsio.join(out, stats_file), stats, stats_extra)
     card.write_card(out, manifest, top_domains)

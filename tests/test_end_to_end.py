@@ -100,9 +100,10 @@ def _build(out: Path) -> None:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> dict:
     out = shared_dir(tmp_path_factory, "e2e-build", _build)
-    rows = pd.concat([pd.read_parquet(p) for p in sorted((out / "dataset").glob("*/*.parquet"))],
+    rows = pd.concat([pd.read_parquet(out / "dataset" / split) for split in ("train", "val", "test")],
                      ignore_index=True)
-    return {"out": out, "rows": rows, "kinds": {url: kind_of(url) for url in rows["final_url"]}}
+    dropped = pd.read_parquet(out / "dataset" / "dropped")
+    return {"out": out, "rows": rows, "dropped": dropped, "kinds": {url: kind_of(url) for url in rows["final_url"]}}
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +155,14 @@ def _assert_best_survivor_kept(built, groups, stage):
     assert dropped >= len(groups), f"{stage} dropped {dropped}"
     truth = _truth_by_route()
     kept = {route_key(u) for u in built["rows"]["url"]}
+    kept_ids = {route_key(u): doc_id for u, doc_id in zip(built["rows"]["url"], built["rows"]["id"])}
+    dropped = {route_key(u): (s, d) for u, s, d in zip(built["dropped"]["url"], built["dropped"]["stage"],
+                                                        built["dropped"]["duplicate_of"])}
     for group in groups:
         best = min(group, key=lambda r: (-truth[r]["score"], truth[r]["first_created_utc"], truth[r]["url"]))
         assert [r for r in group if r in kept] == [best], f"duplicate group {group}: kept {kept & set(group)}"
+        for removed in set(group) - {best}:  # the audit table says why, and which document was kept instead
+            assert dropped[removed] == (stage, kept_ids[best]), (removed, dropped.get(removed))
 
 
 def test_exact_duplicates_removed_and_best_survivor_kept(built):
@@ -169,9 +175,22 @@ def test_near_duplicates_removed_and_best_survivor_kept(built):
 
 
 def test_survivors_record_their_cluster(built):
+    """dup_cluster is the survivor's id; every removed duplicate names it in dropped/ (duplicate_of),
+    and dup_count counts them."""
     rows = built["rows"]
     assert rows["id"].is_unique
     assert (rows["dup_cluster"] == rows["id"]).all()
+    named = built["dropped"]["duplicate_of"].dropna().value_counts()
+    assert set(named.index) <= set(rows["id"])
+    assert rows.set_index("id")["dup_count"].to_dict() == {doc_id: named.get(doc_id, 0) for doc_id in rows["id"]}
+    assert (rows["dup_count"] > 0).sum() >= len(_duplicate_groups())
+
+
+def test_every_drop_is_in_the_audit_table(built):
+    build = stages(built["out"] / "dataset" / "manifest.json")
+    audit = built["dropped"].groupby(["stage", "reason"]).size()
+    assert {key: int(n) for key, n in audit.items()} == {
+        (stage, reason): n for stage, counts in build.items() for reason, n in counts["dropped"].items()}
 
 
 def test_no_wikipedia_left_by_final_url(built):
@@ -208,7 +227,7 @@ def test_every_harvested_url_gets_its_expected_crawl_outcome(built):
 
 def test_counts_reconcile_along_the_chain(built):
     out = built["out"]
-    harvest = json.loads((out / "urls" / "harvest_stats.json").read_text())
+    harvest = json.loads((out / "urls" / "_harvest_stats.json").read_text())
     crawl = stages(out / "crawl" / "crawl_stats.json")["crawl"]
     build = stages(out / "dataset" / "build_stats.json")
     totals = EXPECTED["totals"]

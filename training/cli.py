@@ -248,7 +248,8 @@ def _add_eval(subparsers, common) -> None:
     parser.add_argument("--shards", metavar="TOKENS", help="token-shard directory: perplexity and bits per byte")
     parser.add_argument("--split", help="split of --shards (default: eval.split)")
     parser.add_argument("--lambada", metavar="FILE", help="LAMBADA last-word accuracy (.jsonl or the official .txt)")
-    parser.add_argument("--cbt", metavar="FILE", help="CBT multiple-choice accuracy (.jsonl or an official cbtest_*.txt)")
+    parser.add_argument("--cbt", metavar="FILE",
+                        help="CBT multiple-choice accuracy (.jsonl or an official cbtest_*.txt)")
     parser.add_argument("--suite", choices=["paper"], help="paper: the GPT-2 paper's Table 3 on the files in --data")
     parser.add_argument("--data", metavar="DIR", help="folder searched for the benchmark files of --suite")
     parser.add_argument("--out", metavar="DIR",
@@ -270,6 +271,8 @@ def _eval(args, config) -> int:
     eval_config = config.eval
     if bool(args.suite) != bool(args.data):
         raise ValueError("--suite paper and --data DIR go together: give both")
+    if args.out and not args.suite:
+        raise ValueError("--out is where --suite paper writes its table: give --suite paper --data DIR too")
     if not (args.text or args.shards or args.lambada or args.cbt or args.suite):
         raise ValueError("nothing to evaluate: give --text, --shards, --lambada, --cbt and/or --suite paper --data DIR")
     model, tokenizer, device = load_for_inference(args.checkpoint, args.tokenizer, eval_config.device)

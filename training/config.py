@@ -1,10 +1,29 @@
 """Config sections of the training stage: tokenizer, model, train, sample, eval."""
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 
 from core.section import Section
+
+AUTO = "auto"
+
+
+def _number_or_auto(value: Any, handler) -> Any:
+    """One error for a bad value of an `auto`-or-number key (not one per member of the union)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        number_errors = [error["msg"] for error in exc.errors() if error["type"] != "literal_error"]
+        raise PydanticCustomError("number_or_auto", "{message}, or 'auto'",
+                                  {"message": number_errors[0] if number_errors else "Input should be a number"})
+
+
+def number_or_auto(kind: type, **bounds: float) -> Any:
+    """The type of a key that takes a number within `bounds` or `auto` (resolved when training
+    starts: training/auto.py)."""
+    return Annotated[Annotated[kind, Field(**bounds)] | Literal["auto"], WrapValidator(_number_or_auto)]
 
 
 class TokenizerConfig(Section):
@@ -26,7 +45,8 @@ class ModelConfig(Section):
 
     defaults_key: ClassVar[str] = "model"
 
-    preset: Literal["gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1542m", "tiny", "small-cpu"]
+    # auto: gpt2-117m on CUDA, small-cpu on CPU (training/auto.py)
+    preset: Literal["auto", "gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1542m", "tiny", "small-cpu"]
     n_layer: int | None = Field(gt=0)
     n_head: int | None = Field(gt=0)
     n_embd: int | None = Field(gt=0)  # must be divisible by n_head
@@ -36,16 +56,17 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    """GPT-2 training run: optimiser, schedule, batch, logging, checkpoints, precision."""
+    """GPT-2 training run: optimiser, schedule, batch, logging, checkpoints, precision. The keys
+    that may be `auto` are resolved when the run starts (training/auto.py)."""
 
     defaults_key: ClassVar[str] = "train"
 
-    batch_tokens: int = Field(gt=0)  # global batch in tokens (paper: 512 x 1024)
+    batch_tokens: number_or_auto(int, gt=0)  # global batch in tokens (paper: 512 x 1024)
     micro_batch_size: int = Field(gt=0)  # sequences per forward pass per process
-    max_steps: int = Field(gt=0)  # optimiser steps; also the cosine schedule length
-    learning_rate: float = Field(gt=0)
-    min_lr: float = Field(ge=0)  # cosine decays to this
-    warmup_steps: int = Field(ge=0)  # linear warmup from 0
+    max_steps: number_or_auto(int, gt=0)  # optimiser steps; also the cosine schedule length
+    learning_rate: number_or_auto(float, gt=0)  # peak; auto: the preset's
+    min_lr: number_or_auto(float, ge=0)  # cosine decays to this; auto: learning_rate / 10
+    warmup_steps: number_or_auto(int, ge=0)  # linear warmup from 0
     weight_decay: float = Field(ge=0)  # AdamW, on weight matrices only
     beta1: float = Field(ge=0, lt=1)
     beta2: float = Field(ge=0, lt=1)
@@ -67,7 +88,7 @@ class TrainConfig(Section):
     nan_policy: Literal["skip", "stop"]  # non-finite loss/grad: skip the step, or stop
     max_nan_skips: int = Field(gt=0)  # consecutive skipped steps before giving up
     peak_flops: float = Field(ge=0)  # FLOP/s for MFU; 0 = measure sustained GEMMs at start (as bench_train)
-    tensorboard: bool  # also log to RUNDIR/tb if tensorboard is installed
+    tensorboard: bool  # also log to RUNDIR/tb (needs the tensorboard package, not installed by default)
 
 
 class SampleConfig(Section):

@@ -52,12 +52,17 @@ class TokenManifest:
         passed `verify_token_shard`: a corrupt shard is an error here, before any model is built."""
         root = Path(root)
         path = root / MANIFEST
+        dataset_folder = any(root.glob("*/*.parquet"))
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            if dataset_folder:
+                raise FileNotFoundError(_dataset_folder_message(root)) from None
             raise FileNotFoundError(f"{path}: no token-shard manifest (run `webtext tokenize` first)") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON: {exc}") from None
+        if dataset_folder and isinstance(data, dict) and "dtype" not in data:
+            raise ValueError(_dataset_folder_message(root))
         try:
             dtype = data["dtype"]
             if dtype not in DTYPES:
@@ -87,6 +92,12 @@ class TokenManifest:
                 verify_token_shard(root / shard["file"], dtype, int(shard["tokens"]), shard.get("sha256"),
                                    manifest.vocab_size)
         return manifest
+
+
+def _dataset_folder_message(root: Path) -> str:
+    return (f"{root} is a dataset folder (Parquet shards of `webtext build`), not token shards: tokenize it with "
+            f"`webtext tokenizer train --shards {root} --out TOKDIR` and `webtext tokenize --shards {root} "
+            f"--tokenizer TOKDIR --out TOKENS`, then pass TOKENS (`make train SHARDS={root}` runs all three)")
 
 
 def _tokenizer_dir(root: Path, recorded: str | None) -> str | None:

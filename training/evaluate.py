@@ -1,18 +1,20 @@
-"""Perplexity and bits per byte on text or token shards, LAMBADA-style last-word accuracy and
-CBT-style multiple-choice accuracy (the GPT-2 paper's zero-shot setups; `webtext eval`).
+"""Scoring machinery of `webtext eval` and the trainer's validation: summed negative
+log-likelihood over token windows, sliding windows over a long text, and continuations
+(a context followed by the tokens to score: LAMBADA, CBT). Perplexity and bits per byte on text
+or token shards live here; the paper's protocols are in training/zero_shot/.
 
 Bits per byte divide the summed negative log-likelihood (nats) by ln 2 times the number of
 UTF-8 bytes the scored tokens decode to, so models with different tokenizers compare fairly.
+Only the positions that are scored go through the output projection (vocab_size wide): with the
+default half-window stride that halves its cost, the largest single matmul of a small GPT-2.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,11 +22,11 @@ from tqdm import tqdm
 
 from training.config import EvalConfig
 from training.data import TokenWindows, sequential_batches
+from training.model import GPT
 
 log = logging.getLogger(__name__)
 
 IGNORE = -1  # target id of positions that are context only
-BLANK = "XXXXX"  # the CBT question's gap
 
 
 # ---------------------------------------------------------------- scores
@@ -56,10 +58,25 @@ def token_byte_lengths(tokenizer) -> torch.Tensor:
     return lengths
 
 
-def full_logits(model, x: torch.Tensor) -> torch.Tensor:
-    """Logits at every position, in fp32."""
+def final_hidden(model: GPT, x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) output of the final layer norm: GPT.forward up to, not through, the output
+    projection, so that callers project only the positions they score."""
+    transformer = model.transformer
+    if x.size(1) > model.config.block_size:
+        raise ValueError(f"sequence of {x.size(1)} tokens is longer than block_size={model.config.block_size}")
+    hidden = transformer.drop(transformer.wte(x) + transformer.wpe(torch.arange(x.size(1), device=x.device)))
+    for block in transformer.h:
+        hidden = block(hidden)
+    return transformer.ln_f(hidden)
+
+
+def logits_at(model, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """fp32 logits (N, vocab_size) at the (B, T) boolean `positions` of x, in row-major order.
+    A wrapped model (torch.compile, DDP) runs whole; a plain GPT projects only those positions."""
+    if isinstance(model, GPT):
+        return model.lm_head(final_hidden(model, x)[positions]).float()
     logits, _ = model(x)
-    return logits.float()
+    return logits[positions].float()
 
 
 @torch.no_grad()
@@ -69,11 +86,10 @@ def score_batches(model, batches, device, byte_lengths: torch.Tensor | None = No
     byte_lengths = byte_lengths.to(device) if byte_lengths is not None else None
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        with autocast or contextlib.nullcontext():
-            logits = full_logits(model, x)
-        nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
         scored = y != IGNORE
-        score.nll += nll.item()
+        with autocast or contextlib.nullcontext():
+            logits = logits_at(model, x, scored)
+        score.nll += F.cross_entropy(logits, y[scored], reduction="sum").item()
         score.tokens += scored.sum().item()
         if byte_lengths is not None:
             score.bytes += byte_lengths[y[scored]].sum().item()
@@ -83,26 +99,29 @@ def score_batches(model, batches, device, byte_lengths: torch.Tensor | None = No
 # ---------------------------------------------------------------- perplexity on text
 
 
-def sliding_windows(ids: list[int], block_size: int, stride: int):
-    """(x, y) rows covering `ids`: each target is scored exactly once, with the longest context
-    the window allows; targets already scored by an earlier window are IGNORE. A stride beyond
-    the block would skip targets, so it is capped at block_size."""
-    stride = min(stride, block_size)
+def sliding_windows(ids: list[int], window: int, stride: int):
+    """(x, y) rows of `window` tokens covering `ids`: each target is scored exactly once, with
+    the longest context the window allows; targets already scored by an earlier window are
+    IGNORE. A stride beyond the window would skip targets, so it is capped at the window. The
+    last window ends at the last target (full length, as lm-evaluation-harness's rolling
+    windows), and a text shorter than the window is padded (target IGNORE)."""
+    stride = min(stride, window)
     n_targets = len(ids) - 1
     scored_until = 0  # targets [0, scored_until) are done
     begin = 0
     while scored_until < n_targets:
-        end = min(begin + block_size, n_targets)
+        end = min(begin + window, n_targets)
         x = ids[begin:end]
         y = ids[begin + 1:end + 1]
         y = [IGNORE if begin + i < scored_until else target for i, target in enumerate(y)]
-        pad = block_size - len(x)
+        pad = window - len(x)
         yield torch.tensor(x + [0] * pad), torch.tensor(y + [IGNORE] * pad)
         scored_until = end
-        begin = min(begin + stride, max(0, n_targets - block_size)) if end < n_targets else end
+        begin = min(begin + stride, max(0, n_targets - window)) if end < n_targets else end
 
 
-def _batched(rows, batch_size: int):
+def batched(rows, batch_size: int):
+    """(x, y) rows stacked into batches of `batch_size` (the last one may be smaller)."""
     batch = []
     for row in rows:
         batch.append(row)
@@ -113,18 +132,28 @@ def _batched(rows, batch_size: int):
         yield torch.stack([x for x, _ in batch]), torch.stack([y for _, y in batch])
 
 
+def window_and_stride(block_size: int, config: EvalConfig) -> tuple[int, int]:
+    """The sliding window (eval.context, 0 = block_size) and its step (eval.stride, 0 = half the window)."""
+    window = min(config.context or block_size, block_size)
+    return window, config.stride or max(1, window // 2)
+
+
+def score_ids(model, ids: list[int], device, config: EvalConfig, byte_lengths=None, desc: str = "") -> Score:
+    """The summed NLL of ids[1:], each token given up to a window of preceding tokens."""
+    if len(ids) < 2:
+        raise ValueError("the text is empty: nothing to score")
+    window, stride = window_and_stride(model.config.block_size, config)
+    n_windows = 1 + max(0, -(-(len(ids) - 1 - window) // stride))
+    batches = tqdm(batched(sliding_windows(ids, window, stride), config.batch_size),
+                   total=-(-n_windows // config.batch_size), desc=desc, unit="batch", disable=not desc)
+    return score_batches(model, batches, device, byte_lengths)
+
+
 def evaluate_text(model, tokenizer, text: str, device, config: EvalConfig) -> dict:
-    block_size = model.config.block_size
     ids = [tokenizer.eot_id] + tokenizer.encode(text)
     if config.max_tokens:
         ids = ids[:config.max_tokens + 1]
-    if len(ids) < 2:
-        raise ValueError("the text is empty: nothing to score")
-    stride = config.stride or max(1, block_size // 2)
-    rows = sliding_windows(ids, block_size, stride)
-    batches = tqdm(_batched(rows, config.batch_size), desc="scoring text", unit="batch")
-    score = score_batches(model, batches, device, token_byte_lengths(tokenizer))
-    return score.summary()
+    return score_ids(model, ids, device, config, token_byte_lengths(tokenizer), desc="scoring text").summary()
 
 
 def evaluate_shards(model, tokens_dir, split: str, device, config: EvalConfig, byte_lengths=None) -> dict:
@@ -139,112 +168,82 @@ def evaluate_shards(model, tokens_dir, split: str, device, config: EvalConfig, b
 # ---------------------------------------------------------------- continuations (LAMBADA, CBT)
 
 
+@dataclass
+class ContinuationScore:
+    """How a model scores one continuation after its context."""
+
+    log_likelihoods: list[float]  # of each continuation token (nats)
+    greedy: bool  # the argmax at every continuation position is the continuation's token
+    next_id: int  # the argmax after the continuation
+    first_choices: list[int]  # the likeliest ids for the continuation's first token, likeliest first
+
+    @property
+    def nll(self) -> float:
+        return -sum(self.log_likelihoods)
+
+
+def _right_padded(sequences: list[list[int]]) -> torch.Tensor:
+    """(B, longest) ids; causal attention never looks at the padding after a sequence."""
+    x = torch.zeros((len(sequences), max(len(sequence) for sequence in sequences)), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        x[row, :len(sequence)] = torch.tensor(sequence)
+    return x
+
+
+def _by_length(sequences: list[list[int]], batch_size: int):
+    """Index batches, longest sequences first, so that a batch pads little."""
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
 @torch.no_grad()
-def score_continuations(model, pairs: list[tuple[list[int], list[int]]], device, batch_size: int, desc: str = ""):
-    """For each (context ids, continuation ids): the continuation's summed NLL, whether greedy
-    decoding reproduces it exactly, and the greedy token that would follow it."""
+def score_continuations(model, pairs: list[tuple[list[int], list[int]]], device, batch_size: int,
+                        first_choices: int = 1, desc: str = "") -> list[ContinuationScore]:
+    """Each (context ids, continuation ids) pair scored in one forward pass over their last
+    block_size tokens (the context is cut from the left when both do not fit)."""
     block_size = model.config.block_size
-    results = []
-    for start in tqdm(range(0, len(pairs), batch_size), desc=desc, unit="batch", disable=not desc):
-        chunk = pairs[start:start + batch_size]
-        inputs = []
-        for context, continuation in chunk:
-            if not continuation or len(continuation) + 1 > block_size:
-                raise ValueError(f"continuation of {len(continuation)} tokens does not fit block_size {block_size}")
-            inputs.append((context + continuation)[-block_size:])
-        width = max(len(sequence) for sequence in inputs)
-        x = torch.zeros((len(inputs), width), dtype=torch.long)  # (B, T)
-        for row, sequence in enumerate(inputs):
-            x[row, :len(sequence)] = torch.tensor(sequence)  # right padding: causal attention never sees it
-        log_probs = F.log_softmax(full_logits(model, x.to(device)), dim=-1).cpu()  # (B, T, vocab_size)
-        for row, ((_, continuation), sequence) in enumerate(zip(chunk, inputs)):
-            k, n = len(continuation), len(sequence)
-            predicting = log_probs[row, n - k - 1:n - 1]  # positions whose next token is in `continuation`
-            target = torch.tensor(continuation)
-            nll = -predicting.gather(1, target[:, None]).sum().item()
-            greedy = bool((predicting.argmax(-1) == target).all())
-            results.append((nll, greedy, int(log_probs[row, n - 1].argmax())))
+    inputs = []
+    for context, continuation in pairs:
+        if not continuation or len(continuation) + 1 > block_size:
+            raise ValueError(f"a continuation of {len(continuation)} tokens does not fit the model's block_size "
+                             f"{block_size} with a token of context")
+        inputs.append((context + continuation)[-block_size:])
+    results: list[ContinuationScore | None] = [None] * len(pairs)
+    batches = list(_by_length(inputs, batch_size))
+    for indices in tqdm(batches, desc=desc, unit="batch", disable=not desc):
+        sequences = [inputs[i] for i in indices]
+        x = _right_padded(sequences)
+        positions = torch.zeros_like(x, dtype=torch.bool)
+        for row, i in enumerate(indices):  # the positions predicting each continuation token, and the next one
+            n, k = len(inputs[i]), len(pairs[i][1])
+            positions[row, n - k - 1:n] = True
+        log_probs = F.log_softmax(logits_at(model, x.to(device), positions.to(device)), dim=-1).cpu()
+        offset = 0
+        for i in indices:
+            k = len(pairs[i][1])
+            predicting, after = log_probs[offset:offset + k], log_probs[offset + k]
+            offset += k + 1
+            target = torch.tensor(pairs[i][1])
+            results[i] = ContinuationScore(
+                log_likelihoods=predicting.gather(1, target[:, None])[:, 0].tolist(),
+                greedy=bool((predicting.argmax(-1) == target).all()),
+                next_id=int(after.argmax()),
+                first_choices=predicting[0].topk(min(first_choices, predicting.size(-1))).indices.tolist(),
+            )
     return results
 
 
-def read_jsonl(path: str | Path, required: dict[str, type]) -> list[dict]:
-    """Objects of a JSON Lines file with the `required` keys and types; errors name file:line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text: {exc}") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-        for key, kind in required.items():
-            if key not in record:
-                raise ValueError(f"{path}:{number}: missing key {key!r}")
-            if not isinstance(record[key], kind):
-                raise ValueError(f"{path}:{number}: {key!r} must be {kind.__name__}, got {type(record[key]).__name__}")
-        record["_line"] = number
-        records.append(record)
-    if not records:
-        raise ValueError(f"{path}: no examples")
-    return records
-
-
-def split_last_word(text: str) -> tuple[str, str]:
-    """('context', ' target') for a LAMBADA passage; the target keeps its leading space."""
-    text = text.rstrip()
-    cut = text.rfind(" ")
-    if cut <= 0:
-        raise ValueError("needs at least two space-separated words")
-    return text[:cut], text[cut:]
-
-
-def evaluate_lambada(model, tokenizer, path, device, config: EvalConfig) -> dict:
-    pairs = []
-    for record in read_jsonl(path, {"text": str}):
-        try:
-            context, target = split_last_word(record["text"])
-        except ValueError as exc:
-            raise ValueError(f"{path}:{record['_line']}: 'text' {exc}") from None
-        pairs.append(([tokenizer.eot_id] + tokenizer.encode(context), tokenizer.encode(target)))
-    results = score_continuations(model, pairs, device, config.batch_size, desc="lambada")
-    correct = 0
-    for nll, greedy, next_id in results:
-        follower = tokenizer.decode([next_id])
-        word_ends = next_id == tokenizer.eot_id or not (follower[:1].isalnum() or follower[:1] in "'-")
-        correct += greedy and word_ends
-    total_nll = sum(nll for nll, _, _ in results)
-    return {"accuracy": correct / len(results), "perplexity": math.exp(min(total_nll / len(results), 700.0)),
-            "examples": len(results)}
-
-
-def evaluate_cbt(model, tokenizer, path, device, config: EvalConfig) -> dict:
-    pairs, spans, answers = [], [], []
-    for record in read_jsonl(path, {"context": str, "question": str, "options": list, "answer": str}):
-        where = f"{path}:{record['_line']}"
-        options = record["options"]
-        if BLANK not in record["question"]:
-            raise ValueError(f"{where}: 'question' has no {BLANK} gap")
-        if len(options) < 2 or not all(isinstance(option, str) and option for option in options):
-            raise ValueError(f"{where}: 'options' must be at least two non-empty strings")
-        if record["answer"] not in options:
-            raise ValueError(f"{where}: 'answer' {record['answer']!r} is not one of the options")
-        context = record["context"]
-        separator = "" if not context or context[-1].isspace() else " "
-        context_ids = [tokenizer.eot_id] + tokenizer.encode(context)
-        spans.append((len(pairs), len(options)))
-        for option in options:
-            pairs.append((context_ids, tokenizer.encode(separator + record["question"].replace(BLANK, option))))
-        answers.append(options.index(record["answer"]))
-    results = score_continuations(model, pairs, device, config.batch_size, desc="cbt")
-    correct = 0
-    for (first, count), answer in zip(spans, answers):
-        nlls = [results[first + i][0] for i in range(count)]
-        correct += min(range(count), key=nlls.__getitem__) == answer
-    return {"accuracy": correct / len(answers), "examples": len(answers)}
+@torch.no_grad()
+def next_token_argmax(model, sequences: list[list[int]], device, batch_size: int) -> list[int]:
+    """The greedy next token after each sequence (each cut to its last block_size tokens)."""
+    sequences = [sequence[-model.config.block_size:] for sequence in sequences]
+    chosen = [0] * len(sequences)
+    for indices in _by_length(sequences, batch_size):
+        x = _right_padded([sequences[i] for i in indices])
+        positions = torch.zeros_like(x, dtype=torch.bool)
+        for row, i in enumerate(indices):
+            positions[row, len(sequences[i]) - 1] = True
+        for i, token in zip(indices, logits_at(model, x.to(device), positions.to(device)).argmax(-1).tolist()):
+            chosen[i] = token
+    return chosen

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from core.fsio import atomic_write_text
+from core.fsio import atomic_write_bytes, atomic_write_text
 from training.checkpoint import load_model, save_model_checkpoint
 from training.model import GPT, GPTConfig
 from training.tokenizer import HF_GPT2_FILES, Tokenizer, load_tokenizer
@@ -71,15 +69,9 @@ def export_hf(checkpoint, out, tokenizer_dir=None) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "config.json", hf_config(config, tokenizer.eot_id))
-    _write_json(out / "generation_config.json",
-                {"bos_token_id": tokenizer.eot_id, "eos_token_id": tokenizer.eot_id, "max_length": config.block_size})
-    descriptor, temporary = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=out)
-    os.close(descriptor)
-    try:
-        save_file(hf_state_dict(model), temporary, metadata={"format": "pt"})
-        os.replace(temporary, out / "model.safetensors")
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # No max_length: transformers would warn on every generate(max_new_tokens=...) that both are set.
+    _write_json(out / "generation_config.json", {"bos_token_id": tokenizer.eot_id, "eos_token_id": tokenizer.eot_id})
+    atomic_write_bytes(str(out / "model.safetensors"), save(hf_state_dict(model), metadata={"format": "pt"}))
     save_hf_tokenizer(tokenizer, out, config.block_size)
     return out
 

@@ -14,6 +14,7 @@ from core.fsio import atomic_write_text
 
 log = logging.getLogger(__name__)
 LOG_FILE = "log.jsonl"
+TENSORBOARD_VERSION = "2.21.0"  # installs beside our pinned dependencies (checked with pip)
 
 
 def read_jsonl_log(path: str | Path) -> list[dict]:
@@ -49,6 +50,7 @@ class RunLogger:
             self.path.unlink()
         self._fh = open(self.path, "a", encoding="utf-8")
         self._tb = _tensorboard_writer(Path(run_dir) / "tb") if tensorboard else None
+        self.tensorboard_dir = Path(run_dir) / "tb" if self._tb is not None else None
 
     def write(self, kind: str, step: int, **fields) -> None:
         record = {"kind": kind, "step": step, **fields}
@@ -69,7 +71,8 @@ def _tensorboard_writer(directory: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        log.debug("tensorboard is not installed; logging to JSONL only")
+        log.warning("train.tensorboard is true but the tensorboard package is not installed "
+                    "(pip install tensorboard==%s): logging to log.jsonl only", TENSORBOARD_VERSION)
         return None
     return SummaryWriter(str(directory))
 

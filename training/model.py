@@ -37,22 +37,48 @@ class GPTConfig:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
 
 
+# The paper's four sizes carry its names (Table 2: 117M, 345M, 762M, 1542M), but its shapes with
+# the 50,257-token vocabulary have 124.4M, 354.8M, 774.0M and 1557.6M parameters, exactly as
+# OpenAI's released weights (named 124M/355M/774M/1558M there: its gpt-2 README says the paper's
+# counts were wrong).
 PRESETS: dict[str, GPTConfig] = {
-    "gpt2-117m": GPTConfig(n_layer=12, n_head=12, n_embd=768),  # the paper's sizes
+    "gpt2-117m": GPTConfig(n_layer=12, n_head=12, n_embd=768),
     "gpt2-345m": GPTConfig(n_layer=24, n_head=16, n_embd=1024),
     "gpt2-762m": GPTConfig(n_layer=36, n_head=20, n_embd=1280),
     "gpt2-1542m": GPTConfig(n_layer=48, n_head=25, n_embd=1600),
-    "tiny": GPTConfig(n_layer=2, n_head=4, n_embd=128, block_size=128),  # tests, CPU demo
-    "small-cpu": GPTConfig(n_layer=4, n_head=4, n_embd=256, block_size=256),
+    "tiny": GPTConfig(n_layer=2, n_head=4, n_embd=128, block_size=128),  # tests, the demo
+    "small-cpu": GPTConfig(n_layer=4, n_head=4, n_embd=256, block_size=256),  # `auto` on CPU
+}
+
+# Peak learning rate per preset (`train.learning_rate: auto`). The GPT-2 paper tuned one per size
+# but did not publish them; these are GPT-3's (Brown et al. 2020, Table 2.1) for the nearest size:
+# Small 125M, Medium 350M, Large 760M, XL 1.3B. The two CPU presets' rates are ours, measured on
+# the demo corpus (docs/training.md).
+PRESET_LEARNING_RATES: dict[str, float] = {
+    "gpt2-117m": 6.0e-4,
+    "gpt2-345m": 3.0e-4,
+    "gpt2-762m": 2.5e-4,
+    "gpt2-1542m": 2.0e-4,
+    "tiny": 3.0e-3,
+    "small-cpu": 1.0e-3,
 }
 
 
-def model_config_from(config: ModelConfig, vocab_size: int | None = None) -> GPTConfig:
-    """The preset named in the config, with its non-null overrides (and the tokenizer's vocab)."""
+def model_config_from(config: ModelConfig, vocab_size: int | None = None, preset: str | None = None) -> GPTConfig:
+    """The preset (`preset`, else the one the config names) with the config's non-null overrides
+    (and the tokenizer's vocab). `model.preset: auto` must be resolved first (training/auto.py)."""
+    preset = preset or config.preset
+    if preset not in PRESETS:
+        raise ValueError(f"model.preset={preset!r} names no preset (resolve `auto` with training.auto first)")
+    return replace(PRESETS[preset], **model_overrides(config, vocab_size))
+
+
+def model_overrides(config: ModelConfig, vocab_size: int | None = None) -> dict:
+    """The config's non-null shape settings (and the tokenizer's vocab): what replaces a preset's."""
     overrides = {key: value for key, value in config.model_dump().items() if key != "preset" and value is not None}
     if vocab_size is not None:
         overrides["vocab_size"] = vocab_size
-    return replace(PRESETS[config.preset], **overrides)
+    return overrides
 
 
 class CausalSelfAttention(nn.Module):

@@ -7,6 +7,7 @@ next step depends on (weights, optimiser, step, data cursor, every rank's RNG st
 run that is stopped and resumed logs the same losses, bit for bit, as one that never stopped.
 A resume skips (and moves aside) corrupted checkpoints, refuses a changed model shape, and
 applies and logs changed training settings; one process at a time writes a run directory.
+`auto` settings (training/auto.py) are resolved at the start and recorded with the run.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from tqdm import tqdm
 
 from core.lock import exclusive_folder
 from training import host_memory
+from training.auto import data_size_warnings, describe, resolve_preset, resolve_train
 from training.checkpoint import CorruptCheckpointError, load_checkpoint, save_model_checkpoint
-from training.config import ModelConfig, TrainConfig
+from training.config import AUTO, ModelConfig, TrainConfig
 from training.data import ShuffledStream, TokenManifest, TokenWindows, sequential_batches
 from training.devices import autocast_for, compute_dtype, init_distributed, resolve_device
 from training.evaluate import score_batches, token_byte_lengths
 from training.logging_utils import RunLogger, measure_gemm_flops, plot_loss_curve, read_jsonl_log
-from training.model import GPT, GPTConfig, model_config_from
+from training.model import GPT, GPTConfig, model_config_from, model_overrides
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -232,12 +234,17 @@ class Trainer:
                              "that run, or choose another --out")
 
         seed_everything(config.seed)  # the same initial weights on every rank
-        self.gpt_config = model_config_from(model_config, vocab_size=self.manifest.vocab_size)
+        self.preset = resolve_preset(model_config, self.device)
+        self.gpt_config = model_config_from(model_config, vocab_size=self.manifest.vocab_size, preset=self.preset)
         if checkpoint is not None:
-            self.gpt_config = self._resumed_model_config(checkpoint)
+            if model_config.preset == AUTO:  # the run's own preset, whatever this machine would pick
+                self.preset = checkpoint.get("model_preset")
+            self.gpt_config = self._resumed_model_config(checkpoint, model_config)
+        self.block_size = self.gpt_config.block_size
+        self.train_windows = TokenWindows(self.tokens_dir, config.train_split, self.block_size, self.manifest)
+        self.config = config = self._resolve_auto(train_config, model_config.preset == AUTO, checkpoint)
         self.config_changes = self._changed_settings(checkpoint) if checkpoint is not None else {}
         self.model = GPT(self.gpt_config).to(self.device)
-        self.block_size = self.gpt_config.block_size
         self.accumulation_steps = grad_accum_steps(config.batch_tokens, config.micro_batch_size, self.block_size,
                                                    self.processes.world)
         self.optimizer = torch.optim.AdamW(
@@ -245,7 +252,6 @@ class Trainer:
             betas=(config.beta1, config.beta2), eps=config.eps,
             fused=True,  # one pass per tensor instead of ~8 elementwise ops, on CUDA and CPU alike
         )
-        self.train_windows = TokenWindows(self.tokens_dir, config.train_split, self.block_size, self.manifest)
         self.stream = ShuffledStream(self.train_windows, config.seed)
         self.val_windows = self._val_windows()
         self.tokenizer_dir = self._tokenizer_dir(tokenizer_dir or (checkpoint or {}).get("tokenizer_dir"))
@@ -304,10 +310,13 @@ class Trainer:
         checkpoint["_path"] = path
         return checkpoint
 
-    def _resumed_model_config(self, checkpoint: dict) -> GPTConfig:
+    def _resumed_model_config(self, checkpoint: dict, model_config: ModelConfig) -> GPTConfig:
         """The checkpoint's model with this run's dropout; any other difference from the settings
-        (`self.gpt_config`) is an error naming the keys: a model's shape cannot change mid-run."""
+        (`self.gpt_config`) is an error naming the keys: a model's shape cannot change mid-run.
+        `model.preset: auto` is the run's own preset, whatever this machine would pick."""
         saved, wanted = GPTConfig(**checkpoint["model_config"]), self.gpt_config
+        if model_config.preset == AUTO:
+            wanted = replace(saved, **model_overrides(model_config, self.manifest.vocab_size))
         differing = [name for name in asdict(saved)
                      if name != "dropout" and getattr(saved, name) != getattr(wanted, name)]
         if differing:
@@ -317,6 +326,24 @@ class Trainer:
             raise ValueError(f"{checkpoint['_path']}: --resume cannot change the model's shape: {details}; "
                              "resume with the run's model settings, or train into another --out")
         return replace(saved, dropout=wanted.dropout)
+
+    def _resolve_auto(self, train_config: TrainConfig, preset_was_auto: bool, checkpoint: dict | None) -> TrainConfig:
+        """`train_config` with its `auto` keys resolved (a resume keeps the run's recorded values);
+        the choice and any warning about the train split's size are logged once."""
+        windows = self.train_windows.num_windows
+        resolved, chosen = resolve_train(train_config, self.preset, self.block_size, self.device, windows,
+                                         self.processes.world, (checkpoint or {}).get("train_config"))
+        auto_preset = (self.preset or "the checkpoint's") if preset_was_auto else None
+        self.auto_settings = ({"model.preset": self.preset} if preset_was_auto else {}) | {
+            f"train.{key}": value for key, value in chosen.items()}
+        if self.processes.main:
+            if self.auto_settings:
+                log.info("%s", describe(resolved, chosen, auto_preset, self.device, self.block_size, windows,
+                                        resumed=checkpoint is not None))
+            for warning in data_size_warnings(resolved, self.block_size, windows, self.train_windows.num_tokens,
+                                              resolved.train_split, self.processes.world):
+                log.warning("%s", warning)
+        return resolved
 
     def _changed_settings(self, checkpoint: dict) -> dict:
         """{key: {"from": checkpoint's value, "to": this run's}} of the settings a resume changes
@@ -404,10 +431,10 @@ class Trainer:
                     loss, grad_norm = self._train_step()
                     self.step += 1
                     throughput.add(config.batch_tokens)
-                    self._progress.update(1)
                     self._check_finite(loss, grad_norm)
                     if self.step % config.log_interval == 0 or self.step == end:
                         self._log_train(loss, grad_norm, throughput)
+                    self._show_progress(loss)
                     with throughput.paused():  # validation and checkpoints stay out of tok/s and MFU
                         if self._due(config.eval_interval) or self.step == config.max_steps:
                             val = self._validate_and_log()
@@ -542,14 +569,18 @@ class Trainer:
         peak = (config.peak_flops or measure_gemm_flops(self.device, self.dtype)) if main else 1.0
         self._peak_flops = peak * self.processes.world  # MFU of the whole job: one peak per process
         if main:
-            log.info("model %s: %.2fM parameters; %d x %d tokens x %d micro-steps x %d processes = %d tokens/step; "
-                     "peak %.1f GFLOP/s%s", self.gpt_config, self.model.num_params() / 1e6,
-                     config.micro_batch_size, self.block_size, self.accumulation_steps, self.processes.world,
-                     config.batch_tokens, self._peak_flops / 1e9,
+            log.info("model %s %s: %.2fM parameters on %s; %d x %d tokens x %d micro-steps x %d processes = %d "
+                     "tokens/step; peak %.1f GFLOP/s%s", self.preset or "(the checkpoint's)", self.gpt_config,
+                     self.model.num_params() / 1e6, self.device, config.micro_batch_size, self.block_size,
+                     self.accumulation_steps, self.processes.world, config.batch_tokens, self._peak_flops / 1e9,
                      f"; resumed from {self.resumed_from}" if self.resumed_from else "")
+            tensorboard_dir = self._logger.tensorboard_dir
+            log.info("logging to %s%s", self._logger.path, f" and TensorBoard ({tensorboard_dir})" if tensorboard_dir
+                     else " only" if config.tensorboard else " (TensorBoard off: train.tensorboard=false)")
             if self.step == 0:
                 self._logger.write("config", 0, train=config.model_dump(mode="json"), model=vars(self.gpt_config),
-                                   parameters=self.model.num_params(), world_size=self.processes.world,
+                                   preset=self.preset, auto=self.auto_settings, parameters=self.model.num_params(),
+                                   world_size=self.processes.world,
                                    grad_accum=self.accumulation_steps, device=str(self.device),
                                    dtype=str(self.dtype), peak_flops=self._peak_flops,
                                    host_memory=host_memory.describe(self.kept_freed_memory))
@@ -557,6 +588,7 @@ class Trainer:
                 self._logger.write("config_change", self.step, changes=self.config_changes)
         self._progress = tqdm(total=config.max_steps, initial=self.step, unit="step", disable=not main,
                               dynamic_ncols=True, desc="train")
+        self._logged_rates: dict[str, str] = {}
 
     def _log_train(self, loss: float, grad_norm: float, throughput: Throughput) -> None:
         if not self.processes.main:
@@ -566,8 +598,12 @@ class Trainer:
         self._logger.write("train", self.step, loss=loss, lr=lr_at(self.step - 1, self.config), grad_norm=grad_norm,
                            tokens=self.step * self.config.batch_tokens, epoch=self.stream.epoch_of(self.cursor),
                            tok_per_s=tokens_per_second, mfu=mfu)
-        self._progress.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}",
-                                   refresh=False)
+        self._logged_rates = {"tok_s": f"{tokens_per_second:,.0f}", "mfu": f"{mfu:.1%}"}
+
+    def _show_progress(self, loss: float) -> None:
+        """Advance the bar: its loss is this step's, its tok/s and MFU the last logged ones."""
+        self._progress.set_postfix(loss=f"{loss:.4f}", **self._logged_rates, refresh=False)
+        self._progress.update(1)
 
     def _end_run_log(self, stopped_by: str, throughput: Throughput) -> None:
         self._progress.close()
@@ -593,6 +629,7 @@ class Trainer:
         if self.processes.main:
             save_model_checkpoint(path, self.model, extra={
                 "tokenizer_dir": self.tokenizer_dir,
+                "model_preset": self.preset,
                 "step": self.step,
                 "cursor": self.cursor,
                 "nan_skips": self.nan_skips,

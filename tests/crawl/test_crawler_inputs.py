@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawl.url_table import STATS_FILE, read_url_table
+from crawl.url_table import LEGACY_STATS_FILE, STATS_FILE, read_url_table
 from tests.crawl.test_crawler_support import mark_harvest_complete, write_url_table
 from webtext.cli import main
 
@@ -68,17 +68,17 @@ def _stats(directory):
 
 @pytest.mark.parametrize("fault,message", [
     # a harvest that failed or was killed before it published: no stats file
-    (lambda d: _stats(d).unlink(), "harvest_stats.json is missing"),
-    (lambda d: _stats(d).write_text('{"stages": {"harv'), "harvest_stats.json is unreadable"),
+    (lambda d: _stats(d).unlink(), f"{STATS_FILE} is missing"),
+    (lambda d: _stats(d).write_text('{"stages": {"harv'), f"{STATS_FILE} is unreadable"),
     (lambda d: _stats(d).write_text('{"stages": {}, "urls": 2, "complete": true}'), "does not say the harvest"),
     (lambda d: _stats(d).write_text(_stats(d).read_text().replace('"complete": true', '"complete": false')),
      "does not say the harvest"),
     (lambda d: _stats(d).write_text(_stats(d).read_text().replace('"reconciles": true', '"x": 0').replace(
         '"in": 2', '"in": 3')), "does not say the harvest"),
     # URL files added or removed after the harvest
-    (lambda d: (d / "urls-00001.parquet").unlink(), "holds 1 URL rows but its harvest_stats.json counts 2"),
+    (lambda d: (d / "urls-00001.parquet").unlink(), f"holds 1 URL rows but its {STATS_FILE} counts 2"),
     (lambda d: write_url_table(d / "extra", ["http://c.example/"]).joinpath("urls-00000.parquet").rename(
-        d / "urls-00002.parquet"), "holds 3 URL rows but its harvest_stats.json counts 2"),
+        d / "urls-00002.parquet"), f"holds 3 URL rows but its {STATS_FILE} counts 2"),
 ])
 def test_a_url_folder_not_proven_complete_is_refused(tmp_path, capsys, fault, message):
     urls = write_url_table(tmp_path / "urls", ["http://a.example/1", "http://b.example/2"], files=2)
@@ -92,16 +92,17 @@ def test_a_url_folder_not_proven_complete_is_refused(tmp_path, capsys, fault, me
 
 
 def test_stats_of_a_harvest_before_the_complete_key_still_prove_a_folder(tmp_path):
-    """The previous version wrote harvest_stats.json last too, without `complete`: counts that
-    reconcile and a `urls` count equal to the rows present are its proof."""
+    """Earlier versions wrote harvest_stats.json (no leading `_`) last too, without `complete`:
+    counts that reconcile and a `urls` count equal to the rows present are its proof."""
     urls = write_url_table(tmp_path / "urls", ["http://a.example/1", "http://b.example/2"])
-    stats = json.loads(_stats(urls).read_text())
+    legacy = _stats(urls).rename(urls / LEGACY_STATS_FILE)
+    stats = json.loads(legacy.read_text())
     del stats["complete"]
-    _stats(urls).write_text(json.dumps(stats))
+    legacy.write_text(json.dumps(stats))
     assert read_url_table(str(urls)).num_rows == 2
     stats["urls"] = 3
-    _stats(urls).write_text(json.dumps(stats))
-    with pytest.raises(ValueError, match="holds 2 URL rows but its harvest_stats.json counts 3"):
+    legacy.write_text(json.dumps(stats))
+    with pytest.raises(ValueError, match=f"holds 2 URL rows but its {LEGACY_STATS_FILE} counts 3"):
         read_url_table(str(urls))
 
 

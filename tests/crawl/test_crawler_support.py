@@ -76,7 +76,7 @@ def write_url_table(directory: Path, urls: list[str], files: int = 1) -> Path:
 
 
 def mark_harvest_complete(directory: Path, urls: int) -> None:
-    """harvest_stats.json as a completed `webtext harvest` of `urls` URLs leaves it."""
+    """_harvest_stats.json as a completed `webtext harvest` of `urls` URLs leaves it."""
     write_stats_json(directory / STATS_FILE, {"harvest": StageCounts("harvest", urls, urls)},
                      {"urls": urls, "complete": True})
 

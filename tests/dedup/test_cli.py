@@ -48,6 +48,7 @@ def test_dedup_across_two_inputs(tmp_path, capsys):
     table = pa.concat_tables(pq.read_table(f) for f in sorted(out.glob("dedup-*.parquet"))).sort_by("id")
     assert table.column("id").to_pylist() == ["a2", "b1"]
     assert table.column("dup_cluster").to_pylist() == ["a2", "b1"]
+    assert table.column("dup_count").to_pylist() == [0, 1]  # b1 absorbed a1
     assert table.column("post_ids").to_pylist() == [["a2"], ["b1"]]  # other columns pass through
     assert table.schema.field("crawl_time").type == pa.timestamp("us", tz="UTC")
     stats = json.loads((out / STATS_FILE).read_text())

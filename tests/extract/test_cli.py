@@ -5,7 +5,9 @@ import sys
 
 import pytest
 
+from extract.extractors import extract_page
 from webtext.cli import main
+from webtext.config import load_config
 
 
 @pytest.fixture
@@ -51,6 +53,17 @@ def test_extractor_flag(tmp_path, pages, config_file, capsys):
     assert main(["extract", "--config", config_file, "--extractor", "newspaper", str(page)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["extractor"] == "newspaper" and "river otters" in record["text"]
+
+
+def test_extract_command_prints_the_pipelines_cleaned_text(tmp_path, pages, config_file, capsys):
+    """Same line rules as the build: the byline is gone, and the text equals extract_page's."""
+    page = tmp_path / "harbour.html"
+    page.write_bytes(pages["article_furniture"])
+    assert main(["extract", "--config", config_file, str(page)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    expected = extract_page(pages["article_furniture"], None, None, load_config(config_file).extract)
+    assert record["text"] == expected.extraction.text and expected.lines_removed
+    assert "Posted 2017-06-20 by Tom Becker" not in record["text"] and "Posted notices" in record["text"]
 
 
 def test_unknown_extractor_is_rejected(tmp_path, config_file, capsys):

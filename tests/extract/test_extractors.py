@@ -4,7 +4,8 @@ import typing
 import pytest
 
 from extract.config import ExtractConfig
-from extract.extractors import EXTRACTORS, extract, extract_page, merge_paragraphs
+from extract.extractors import EXTRACTORS, Extraction, clean, extract, extract_page, merge_paragraphs
+from extract.lines import LINE_RULES, config_key
 
 MAIN = [
     "river otters have been recorded along the upper reaches of the Millbrook",
@@ -42,6 +43,47 @@ def test_extract_page_outcomes(pages, config):
     assert ok.status == "ok" and ok.encoding == "utf-8" and MAIN[0] in ok.extraction.text
     assert extract_page(b"", None, None, config).status == "decode_error"
     assert extract_page(b"<html><body></body></html>", None, None, config).status == "no_text"
+
+
+BYLINE = "Posted 2017-06-20 by Tom Becker | Print | E-mail this story"
+INFOBOX = ["| Harbour wall repairs |", "|---|", "| See also the related articles below |"]
+
+
+@pytest.mark.parametrize("name", sorted(EXTRACTORS))
+def test_extract_page_removes_furniture_lines_and_counts_them(name, pages):
+    """Byline, share bar and a one-column infobox go; prose that mentions posting and a data table stay."""
+    outcome = extract_page(pages["article_furniture"], None, None, ExtractConfig(extractor=name))
+    lines = outcome.extraction.text.splitlines()
+    assert outcome.status == "ok" and BYLINE not in lines and not set(INFOBOX) & set(lines)
+    assert any(line.startswith("Posted notices on the harbour wall") for line in lines)
+    assert outcome.lines_removed["byline_or_share_line"] == 1
+    if name != "newspaper":  # newspaper4k flattens tables into prose
+        assert outcome.lines_removed["table_markup_line"] == 3
+        assert [line.strip() for line in lines if line.startswith("|")] == [
+            "| Night | Tide level |", "|---|---|", "| 4 February | 5.9 metres |", "| 17 February | 6.3 metres |"]
+
+
+def test_extract_page_with_line_rules_off_keeps_every_line(pages):
+    config = ExtractConfig(**{config_key(rule): False for rule in LINE_RULES})
+    outcome = extract_page(pages["article_furniture"], None, None, config)
+    lines = [line.strip() for line in outcome.extraction.text.splitlines()]
+    assert outcome.lines_removed == {} and BYLINE in lines and set(INFOBOX) <= set(lines)
+
+
+FURNITURE_ONLY = b"<html><body><article><p>" + BYLINE.encode() + b"</p><p>Share on Facebook</p></article></body></html>"
+
+
+@pytest.mark.parametrize("name", sorted(EXTRACTORS))
+def test_a_page_of_furniture_only_is_no_text_with_its_lines_counted(name):
+    outcome = extract_page(FURNITURE_ONLY, None, None, ExtractConfig(extractor=name))
+    assert (outcome.status, outcome.extraction, outcome.lines_removed) == ("no_text", None, {"byline_or_share_line": 2})
+
+
+def test_clean_keeps_title_and_extractor():
+    extraction = Extraction("Share on Facebook\n|---|\nThe quay reopened on Friday.", "Title", "trafilatura")
+    cleaned, removed = clean(extraction, ExtractConfig())
+    assert cleaned == Extraction("The quay reopened on Friday.", "Title", "trafilatura")
+    assert removed == {"byline_or_share_line": 1, "table_markup_line": 1}
 
 
 def test_merge_paragraphs_inserts_missing_long_paragraph_in_order():

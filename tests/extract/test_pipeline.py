@@ -6,9 +6,10 @@ from apache_beam.testing.util import assert_that, equal_to
 from core.beam import collect_stage_counts
 from extract.pipeline import ExtractPages
 from extract.config import ExtractConfig
-from extract.pipeline import FilterDoFn
+from extract.pipeline import FilterDoFn, removed_lines
 
 from .conftest import slow_page
+from .test_extractors import BYLINE, FURNITURE_ONLY
 from .test_quality import FAILING, PROSE
 
 DOCUMENT_KEYS = {"text", "title", "lang", "lang_confidence", "extractor", "n_chars", "n_words", "encoding"}
@@ -98,3 +99,22 @@ def test_filter_counts_each_quality_rule_under_its_own_reason():
     quality_filter = collect_stage_counts(pipeline.result)["filter"]
     quality_filter.check()
     assert quality_filter.dropped == {**{reason: 1 for reason in FAILING}, "lang_low_confidence": 1}
+
+
+def test_removed_lines_are_counted_per_rule_outside_the_record_accounting(pages):
+    """Line counts are diagnostics of the extract stage: a page left without lines is one
+    `no_text` record, its lines are counted with the others' by rule."""
+    config = ExtractConfig(remove_table_markup_line=False)
+    harbour = {"url": "http://site.example/harbour", "final_url": None, "body": pages["article_furniture"],
+               "content_type": None}
+    furniture = {"url": "http://site.example/share", "final_url": None, "body": FURNITURE_ONLY, "content_type": None}
+    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
+        documents = pipeline | beam.Create([harbour, furniture]) | ExtractPages(config)
+        kept = documents | beam.Map(lambda document: (document["url"], BYLINE in document["text"],
+                                                      "| See also the related articles below |" in document["text"]))
+        assert_that(kept, equal_to([("http://site.example/harbour", False, True)]))
+    extract = collect_stage_counts(pipeline.result)["extract"]
+    extract.check()
+    assert (extract.records_in, extract.records_out, extract.dropped) == (2, 1, {"no_text": 1})
+    assert removed_lines(pipeline.result, config) == {"byline_or_share_line": 3}
+    assert removed_lines(pipeline.result, ExtractConfig()) == {"byline_or_share_line": 3, "table_markup_line": 0}

@@ -17,14 +17,22 @@ from crawl.urls import url_key
 from shards.manifest import STAGE_CHAIN
 from shards.split import doc_id
 from shards.verify import verify_dataset
-from shards.writer import SCHEMA
+from shards.writer import DROPPED_SCHEMA, SCHEMA
 from tests.shards.conftest import SMALL_SHARDS, build, run_cli
+from tests.shards.warc_fixture import ARTICLES, _page, article_html, write_warc
 from webtext.cli import main
 
 
 def _all_rows(out: str) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(os.path.join(out, split)).assign(split=split)
                       for split in ("train", "val", "test")], ignore_index=True)
+
+
+def _drops_by_stage(dropped: pd.DataFrame) -> dict:
+    counts: dict = {}
+    for (stage, reason), n in dropped.groupby(["stage", "reason"]).size().items():
+        counts.setdefault(stage, {})[reason] = n
+    return counts
 
 
 def test_stage_counts_reconcile_and_chain(built):
@@ -62,11 +70,77 @@ def test_what_survives(built, crawl):
     assert len(urls & set(crawl.syndicated)) == 1
     assert rows["id"].is_unique
     assert (rows["dup_cluster"] == rows["id"]).all()
+    assert rows.set_index("url")["dup_count"].to_dict() == {
+        url: {"https://mirror.test/lighthouse-lens": 2, crawl.syndicated[0]: 1}.get(url, 0) for url in urls}
     dedup = built[1]["stages"]
     assert dedup["dedup_exact"]["dropped"] == {"exact_duplicate": 2}
     assert dedup["dedup_near"]["dropped"] == {"near_duplicate": 1}
     assert {"bot_check", "lang_de"} <= set(dedup["filter"]["dropped"])
     assert built[1]["stages"]["wikipedia"]["dropped"] == {"wikipedia": 1}
+
+
+def test_every_dropped_document_is_in_the_audit_table(built, crawl):
+    """DIR/dropped/ holds one row per drop of every stage: its rows by stage and reason are the counts."""
+    out, manifest = built
+    dropped = pd.read_parquet(os.path.join(out, "dropped"))
+    assert _drops_by_stage(dropped) == {stage: counts["dropped"] for stage, counts in manifest["stages"].items()
+                                        if counts["dropped"]}
+    assert manifest["dropped"]["rows"] == len(dropped) == sum(c["dropped_total"] for c in manifest["stages"].values())
+    assert manifest["dropped"]["counts"] == {stage: counts["dropped"] for stage, counts in manifest["stages"].items()}
+    assert dropped["text"].isna().all()  # build.audit_text is off by default
+    by_url = dropped.set_index("url", drop=False)
+    kept = _all_rows(out).set_index("url")
+    for url in set(crawl.exact_dup_urls) - {"https://mirror.test/lighthouse-lens"}:
+        assert tuple(by_url.loc[url, ["stage", "reason", "duplicate_of"]]) == (
+            "dedup_exact", "exact_duplicate", kept.loc["https://mirror.test/lighthouse-lens", "id"])
+    assert tuple(by_url.loc[crawl.syndicated[1], ["stage", "reason", "duplicate_of"]]) == (
+        "dedup_near", "near_duplicate", kept.loc[crawl.syndicated[0], "id"])
+    assert by_url.loc[crawl.wikipedia_source, "final_url"] == "https://en.wikipedia.org/wiki/Harbor_Street"
+    assert tuple(by_url.loc[crawl.german_url, ["stage", "reason"]]) == ("filter", "lang_de")
+    assert tuple(by_url.loc[crawl.bot_check_url, ["stage", "reason"]]) == ("filter", "bot_check")
+    assert tuple(by_url.loc["https://gone.example/page", ["stage", "reason"]]) == ("read", "http_not_200")
+    # the record the truncated file broke off in, and a record without WebText headers (no URL, no id)
+    cut = by_url.loc["https://latebreak.example/cut-off"]
+    assert (cut["stage"], cut["reason"], cut["warc_file"]) == ("read", "warc_read_error", crawl.truncated_file)
+    assert cut["id"] == doc_id(url_key("https://latebreak.example/cut-off"))
+    foreign = dropped[dropped["reason"] == "no_provenance"].iloc[0]
+    assert pd.isna(foreign["url"]) and pd.isna(foreign["id"]) and foreign["final_url"] == "https://foreign.example/a"
+    assert dropped.loc[~dropped["stage"].str.startswith("dedup"), "duplicate_of"].isna().all()
+    # every document removed as a duplicate names a kept one, whose dup_count counts it
+    named = dropped["duplicate_of"].dropna().value_counts()
+    assert set(named.index) <= set(kept["id"])
+    assert (kept.set_index("id")["dup_count"] == named.reindex(kept["id"]).fillna(0).astype(int).values).all()
+    for shard in manifest["dropped"]["files"]:
+        parquet = pq.ParquetFile(os.path.join(out, shard["path"]))
+        assert parquet.schema_arrow.equals(DROPPED_SCHEMA)
+        urls = [url or "" for url in parquet.read(columns=["url"]).column("url").to_pylist()]
+        assert urls == sorted(urls)
+
+
+def test_why_is_a_url_not_in_the_dataset(built, crawl):
+    """The README's one query, in pandas and in DuckDB."""
+    out, _ = built
+    kept_id = _all_rows(out).set_index("url").loc["https://mirror.test/lighthouse-lens", "id"]
+    for url, expected in [("https://coastnews.example/lighthouse", [("dedup_exact", "exact_duplicate", kept_id)]),
+                          (crawl.german_url, [("filter", "lang_de", None)]),
+                          ("https://mirror.test/lighthouse-lens", [])]:  # kept: no answer
+        dropped = pd.read_parquet(os.path.join(out, "dropped"), filters=[("url", "==", url)])
+        answer = dropped[["stage", "reason", "duplicate_of"]].astype(object).where(dropped.notna(), None)
+        assert [tuple(row) for row in answer.values.tolist()] == expected
+        duck = duckdb.connect().execute(
+            f"SELECT stage, reason, duplicate_of FROM '{out}/dropped/*.parquet' WHERE url = ?", [url]).fetchall()
+        assert duck == expected
+
+
+def test_audit_text_is_kept_on_request(crawl, tmp_path):
+    out = str(tmp_path / "dataset")
+    manifest = build(["build.audit_text=true"], crawl.root, out)
+    dropped = pd.read_parquet(os.path.join(out, "dropped")).set_index("url")
+    assert "hat der Stadtrat am Dienstag beschlossen" in dropped.loc[crawl.german_url, "text"]
+    assert "Republished with permission" in dropped.loc[crawl.syndicated[1], "text"]
+    assert pd.isna(dropped.loc["https://gone.example/page", "text"])  # read and extract drops have no text
+    assert manifest["dropped"]["rows"] == len(dropped)
+    assert verify_dataset(out) == []
 
 
 def test_provenance_columns(built, crawl):
@@ -160,6 +234,36 @@ def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
     assert again["stages"] == manifest["stages"]
 
 
+def test_same_url_crawled_twice_keeps_the_earlier_fetch(tmp_path):
+    """Without near dedup nothing refuses a second record of one URL before the write stage,
+    which keeps the earlier fetch and records the other as its duplicate."""
+    url = "https://twice.example/frog"
+    title, paragraphs = ARTICLES["frog-species"]
+    first = _page(1, url, article_html(title, paragraphs, "twice.example"), score=3)
+    second = _page(2, url, article_html(title, paragraphs[:2] + ARTICLES["comet"][1][:1], "twice.example"), score=3)
+    write_warc(str(tmp_path / "crawl" / "warc" / "a.warc.gz"), [second, first])
+    out = str(tmp_path / "dataset")
+    manifest = build(["dedup.near=false"], str(tmp_path / "crawl"), out)
+    assert manifest["stages"]["write"]["dropped"] == {"duplicate_id": 1}
+    row = _all_rows(out).iloc[0]
+    assert (row["crawl_time"], row["dup_count"]) == (pd.Timestamp(first.fetch_time), 1)
+    dropped = pd.read_parquet(os.path.join(out, "dropped"))
+    assert dropped[["url", "stage", "reason", "duplicate_of"]].values.tolist() == [
+        [url, "write", "duplicate_id", row["id"]]]
+    assert verify_dataset(out) == []
+
+
+def test_build_that_drops_nothing_has_an_empty_audit_table(crawl, tmp_path):
+    (tmp_path / "crawl").mkdir()
+    os.link(os.path.join(crawl.root, "warc", "crawl-00000.warc.gz"), tmp_path / "crawl" / "a.warc.gz")
+    out = str(tmp_path / "dataset")
+    manifest = build([], str(tmp_path / "crawl"), out)
+    assert manifest["rows"] == 10 and not any(stage["dropped"] for stage in manifest["stages"].values())
+    assert [f["path"] for f in manifest["dropped"]["files"]] == ["dropped/shard-00000-of-00001.parquet"]
+    assert len(pd.read_parquet(os.path.join(out, "dropped"))) == 0
+    assert verify_dataset(out) == []
+
+
 def test_build_that_keeps_nothing_is_still_a_valid_dataset(crawl, tmp_path, caplog):
     """Only a foreign WARC (no WebText headers): every split is one empty, readable shard."""
     foreign = tmp_path / "crawl"
@@ -171,6 +275,7 @@ def test_build_that_keeps_nothing_is_still_a_valid_dataset(crawl, tmp_path, capl
     assert [s["path"] for s in manifest["shards"]] == [
         "test/shard-00000-of-00001.parquet", "train/shard-00000-of-00001.parquet", "val/shard-00000-of-00001.parquet"]
     assert len(pd.read_parquet(os.path.join(out, "train"))) == 0
+    assert pd.read_parquet(os.path.join(out, "dropped"))["reason"].tolist() == ["no_provenance"]
     assert verify_dataset(out) == []
     assert "no document survived" in caplog.text
 

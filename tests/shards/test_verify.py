@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from shards.verify import verify_dataset
@@ -118,3 +121,85 @@ def test_counts_that_do_not_reconcile(copy):
     problems = verify_dataset(out)
     assert any(p.startswith("stage filter:") for p in problems)
     assert any("filter.out=" in p for p in problems)
+
+
+def _edit_manifest(out: str, edit) -> None:
+    with open(os.path.join(out, "manifest.json")) as fh:
+        manifest = json.load(fh)
+    edit(manifest)
+    with open(os.path.join(out, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh)
+
+
+def _dropped_file(copy, index=0):
+    out, manifest = copy
+    return os.path.join(out, manifest["dropped"]["files"][index]["path"])
+
+
+def test_damaged_audit_table(copy):
+    path = _dropped_file(copy)
+    os.truncate(path, os.path.getsize(path) // 2)
+    problems = verify_dataset(copy[0])
+    name = copy[1]["dropped"]["files"][0]["path"]
+    assert any(p.startswith(f"{name}: ") and "bytes, manifest says" in p for p in problems), problems
+    assert any(p.startswith(f"{name}: not readable as Parquet") for p in problems)
+    os.unlink(path)
+    assert f"{name}: missing" in verify_dataset(copy[0])
+
+
+def test_unlisted_file_in_the_audit_table(copy):
+    shutil.copy(_dropped_file(copy), os.path.join(copy[0], "dropped", "shard-00099-of-00100.parquet"))
+    problems = verify_dataset(copy[0])
+    assert len(problems) == 1 and "dropped/shard-00099-of-00100.parquet: not in the manifest" in problems[0]
+
+
+def test_audit_rows_that_differ_from_the_counts(copy):
+    """A rewritten audit file (manifest updated to match its bytes) whose rows say another reason."""
+    out, manifest = copy
+    path = _dropped_file(copy)
+    table = pq.read_table(path)
+    reasons = table.column("reason").to_pylist()
+    reasons[0] = "made_up"
+    pq.write_table(table.set_column(table.schema.get_field_index("reason"), table.schema.field("reason"),
+                                    pa.array(reasons, pa.string())), path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+
+    def match_the_bytes(edited):
+        entry = edited["dropped"]["files"][0]
+        entry["bytes"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+
+    _edit_manifest(out, match_the_bytes)
+    problems = verify_dataset(out)
+    assert len(problems) == 1 and problems[0].startswith("dropped/: its rows by stage and reason")
+    assert "made_up" in problems[0]
+
+
+def test_stage_counts_the_audit_table_does_not_hold(copy):
+    """Stage counts edited (still reconciling): the audit table no longer holds what the stage dropped."""
+    def one_more_bot_check(edited):
+        stage = edited["stages"]["filter"]
+        stage["in"] += 1
+        stage["dropped"]["bot_check"] += 1
+        edited["stages"]["extract"]["out"] += 1
+        edited["stages"]["extract"]["in"] += 1
+        edited["stages"]["read"]["out"] += 1
+        edited["stages"]["read"]["in"] += 1
+
+    _edit_manifest(copy[0], one_more_bot_check)
+    filter_drops = copy[1]["stages"]["filter"]["dropped"]
+    problems = verify_dataset(copy[0])
+    assert problems == [f"stage filter: dropped/ holds {copy[1]['dropped']['counts']['filter']} but the stage counted "
+                        f"{dict(filter_drops, bot_check=filter_drops['bot_check'] + 1)}"]
+
+
+def test_dataset_without_an_audit_table_still_verifies(copy):
+    """Datasets built before the audit table existed (and decontaminated copies) list none."""
+    shutil.rmtree(os.path.join(copy[0], "dropped"))
+    _edit_manifest(copy[0], lambda edited: edited.pop("dropped"))
+    assert verify_dataset(copy[0]) == []
+
+
+def test_broken_audit_entry(copy):
+    _edit_manifest(copy[0], lambda edited: edited["dropped"].pop("counts"))
+    assert "manifest entry `dropped` lacks one of counts, files, rows, schema" in verify_dataset(copy[0])[0]

@@ -10,18 +10,23 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
 from tests.shards.warc_fixture import _page, article_html, write_warc
-from core.beam import pipeline_options
+from core.beam import DROPPED, collect_stage_counts, pipeline_options
 from core.beam_config import BeamConfig
-from core.beam import collect_stage_counts
 
 HTML = article_html("A title", ["Some words in a paragraph."], "site.example")
 
 
-def _read(root: str, expected_urls: list[str]):
-    """Run the read stage on every WARC under `root`; returns its StageCounts."""
+def _read(root: str, expected_urls: list[str], expected_dropped: list[tuple]):
+    """Run the read stage on every WARC under `root`; returns its StageCounts. Dropped records
+    are compared as (reason, url, has an id, warc_file, has an offset)."""
     with beam.Pipeline(options=pipeline_options(BeamConfig())) as p:
-        pages = p | beam.Create(find_warc_files(root)) | beam.ParDo(ReadWarcPages(root))
-        assert_that(pages | beam.Map(lambda page: page["url"]), equal_to(expected_urls))
+        outputs = (p | beam.Create(find_warc_files(root))
+                   | beam.ParDo(ReadWarcPages(root)).with_outputs(DROPPED, main="pages"))
+        assert_that(outputs.pages | beam.Map(lambda page: page["url"]), equal_to(expected_urls))
+        dropped = outputs[DROPPED] | beam.Map(lambda record: (
+            record["reason"], record["url"], record["id"] is not None, record["warc_file"],
+            record["warc_offset"] is not None))
+        assert_that(dropped, equal_to(expected_dropped), label="Dropped")
     return collect_stage_counts(p.result)["read"]
 
 
@@ -65,7 +70,12 @@ def test_broken_records_and_files_are_counted_skips(tmp_path):
     write_warc(str(tmp_path / "mixed.warc.gz"), [good, bad_score, bad_url, bad_date])
     (tmp_path / "garbage.warc.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip data")
     (tmp_path / "empty.warc.gz").write_bytes(b"")
-    counts = _read(str(tmp_path), ["https://good.example/a"])
+    counts = _read(str(tmp_path), ["https://good.example/a"], [
+        ("bad_provenance", "https://bad.example/score", True, "mixed.warc.gz", True),
+        ("bad_url", "https://bad host.example/", False, "mixed.warc.gz", True),
+        ("bad_provenance", "https://bad.example/date", True, "mixed.warc.gz", True),
+        ("warc_read_error", None, False, "garbage.warc.gz", False),  # the file, not a record
+    ])
     assert counts.dropped == {"bad_provenance": 2, "bad_url": 1, "warc_read_error": 1}
     assert (counts.records_in, counts.records_out) == (5, 1)
     assert counts.reconciles()
@@ -76,7 +86,8 @@ def test_truncated_file_keeps_the_pages_before_the_cut(tmp_path, caplog):
     path = tmp_path / "cut.warc.gz"
     write_warc(str(path), pages)
     os.truncate(path, os.path.getsize(path) - 100)
-    counts = _read(str(tmp_path), ["https://t.example/0", "https://t.example/1"])
+    counts = _read(str(tmp_path), ["https://t.example/0", "https://t.example/1"],
+                   [("warc_read_error", "https://t.example/2", True, "cut.warc.gz", True)])  # the record it broke in
     assert counts.dropped == {"warc_read_error": 1}
     assert (counts.records_in, counts.records_out) == (3, 2)
     assert str(path) in caplog.text

@@ -10,20 +10,24 @@ import pyarrow.parquet as pq
 
 from core.stats import StageCounts
 from shards.cli import dataset_config
-from shards.manifest import MANIFEST, STAGE_CHAIN, make_manifest, read_manifest
+from shards.manifest import MANIFEST, STAGE_CHAIN, audit_problems, dropped_section, make_manifest, read_manifest
 from shards.verify import verify_dataset
 from shards.writer import (
+    DROPPED_DIR,
+    DROPPED_SCHEMA,
     SCHEMA,
     fresh_staging,
     publish,
     schema_json,
     shard_bytes,
     shard_name,
+    stage_dropped_shard,
     stage_empty_splits,
     stage_shard,
     staged_shard,
     staged_shards,
     staging_dir,
+    to_dropped_row,
 )
 from webtext.config import load_config
 
@@ -71,4 +75,41 @@ def test_publish_replaces_an_earlier_dataset(tmp_path):
     assert read_manifest(str(out))["shards"] == manifest["shards"]
     assert json.loads((out / "stats.json").read_text())["note"] == 1
     assert (out / "README.md").exists()
+    assert verify_dataset(str(out)) == []
+
+
+def test_publish_moves_the_audit_table_and_a_dataset_without_one_removes_it(tmp_path):
+    out = tmp_path / "data"
+    stale = out / DROPPED_DIR / "shard-00003-of-00009.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"audit rows of an earlier build")
+    staging = fresh_staging(str(out))
+    shards = stage_empty_splits(staging, [], 2, 3)
+    rows = [{"id": None, "url": None, "final_url": None, "warc_file": "a.warc.gz", "warc_offset": None,
+             "stage": "read", "reason": "warc_read_error"},
+            {"id": "00ff", "url": "https://b.example/", "warc_file": "a.warc.gz", "warc_offset": 10,
+             "stage": "filter", "reason": "too_short", "text": "kept only with audit text"}]
+    files = [stage_dropped_shard(staging, [to_dropped_row(row, with_text=False) for row in rows], 0, 1, 2, 3)]
+    assert files[0]["drops"] == {"read": {"warc_read_error": 1}, "filter": {"too_short": 1}}
+    counts = {stage: StageCounts(stage) for stage in STAGE_CHAIN}
+    counts["read"] = StageCounts("read", 2, 1, {"warc_read_error": 1})
+    counts["extract"] = StageCounts("extract", 1, 1)
+    counts["filter"] = StageCounts("filter", 1, 0, {"too_short": 1})
+    dropped = dropped_section(files, schema_json(DROPPED_SCHEMA), list(counts))
+    assert audit_problems(counts, dropped) == []
+    assert audit_problems({**counts, "extract": StageCounts("extract", 2, 1, {"no_text": 1})}, dropped) == [
+        "stage extract: dropped/ holds {} but the stage counted {'no_text': 1}"]
+    content = dataset_config(load_config()).model_dump(mode="json")
+    manifest = make_manifest(content, "f" * 64, shards, schema_json(SCHEMA), counts, [], dropped)
+    publish(str(out), manifest, "stats.json", counts, {}, top_domains=5)
+    assert not stale.exists()
+    table = pq.read_table(out / DROPPED_DIR)
+    assert table.column("url").to_pylist() == [None, "https://b.example/"]  # sorted by url
+    assert table.column("text").to_pylist() == [None, None]
+    assert verify_dataset(str(out)) == [] and read_manifest(str(out))["dropped"]["rows"] == 2
+
+    staging = fresh_staging(str(out))  # e.g. a decontaminated copy written into this folder: no audit table
+    manifest = make_manifest(content, "f" * 64, stage_empty_splits(staging, [], 2, 3), schema_json(SCHEMA), counts, [])
+    publish(str(out), manifest, "stats.json", counts, {}, top_domains=5)
+    assert not list((out / DROPPED_DIR).glob("*.parquet"))
     assert verify_dataset(str(out)) == []

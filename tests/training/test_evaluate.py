@@ -10,10 +10,11 @@ import torch.nn.functional as F
 
 from training.checkpoint import load_model
 from training.config import EvalConfig
-from training.evaluate import (IGNORE, evaluate_cbt, evaluate_lambada, evaluate_shards, evaluate_text,
-                               sliding_windows)
+from training.evaluate import IGNORE, evaluate_shards, evaluate_text, sliding_windows
 from training.logging_utils import read_jsonl_log
 from training.tokenizer import load_tokenizer
+from training.zero_shot.cbt import evaluate_cbt
+from training.zero_shot.lambada import evaluate_lambada
 from webtext.cli import main
 
 CFG = EvalConfig(batch_size=3)
@@ -95,7 +96,7 @@ def test_lambada_counts_exact_greedy_words(loaded, tmp_path):
     wrong = "banana" if word != "banana" else "apple"
     path = write_jsonl(tmp_path / "lambada.jsonl", [{"text": f"{context} {word}"}, {"text": f"{context} {wrong}"}])
     result = evaluate_lambada(model, tokenizer, path, "cpu", CFG)
-    assert result == {"accuracy": 0.5, "examples": 2, "perplexity": pytest.approx(result["perplexity"])}
+    assert result["accuracy"] == 0.5 and result["examples"] == 2
     nll = [direct_nll(model, ids + tokenizer.encode(f" {w}")) - direct_nll(model, ids) for w in (word, wrong)]
     assert result["perplexity"] == pytest.approx(math.exp(sum(nll) / 2), rel=1e-4)
 

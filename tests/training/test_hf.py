@@ -1,9 +1,13 @@
 """Export to and import from transformers' GPT-2, checked against transformers itself (offline)."""
 
 import json
+import logging
+import os
+import stat
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -151,3 +155,29 @@ def test_cli_round_trip(checkpoint, tmp_path, capsys):
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["export-hf", str(tmp_path / "broken.pt"), str(tmp_path / "x")]) == 1
     assert "corrupted, truncated or not a torch checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_exported_files_follow_the_umask(checkpoint, tmp_path, umask):
+    before = os.umask(umask)
+    try:
+        export_hf(checkpoint[0] / "ckpt.pt", tmp_path / "out")
+    finally:
+        os.umask(before)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "out").iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_generation_config_leaves_max_length_unset_so_generate_does_not_warn(checkpoint, tmp_path, caplog):
+    export_hf(checkpoint[0] / "ckpt.pt", tmp_path)
+    generation = json.loads((tmp_path / "generation_config.json").read_text())
+    assert "max_length" not in generation and generation["eos_token_id"] == checkpoint[2].eot_id
+    hf = GPT2LMHeadModel.from_pretrained(tmp_path, local_files_only=True).eval()
+    transformers.logging.enable_propagation()  # its warnings reach caplog
+    try:
+        with caplog.at_level(logging.WARNING):
+            out = hf.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4, do_sample=False)
+    finally:
+        transformers.logging.disable_propagation()
+    assert out.shape == (1, 7)
+    assert "max_length" not in caplog.text

@@ -117,12 +117,15 @@ def test_param_groups_decay_matrices_only():
 
 
 def test_model_config_from_presets_and_overrides():
-    assert model_config_from(ModelConfig()) == PRESETS["gpt2-117m"]
+    assert model_config_from(ModelConfig(preset="gpt2-117m")) == PRESETS["gpt2-117m"]
+    assert model_config_from(ModelConfig(), preset="small-cpu") == PRESETS["small-cpu"]  # `auto`, resolved
+    with pytest.raises(ValueError, match="resolve `auto`"):
+        model_config_from(ModelConfig(preset="auto"))
     c = model_config_from(ModelConfig(preset="tiny", n_layer=3, dropout=0.1), vocab_size=4096)
     assert (c.n_layer, c.n_head, c.n_embd, c.block_size, c.dropout, c.vocab_size) == (3, 4, 128, 128, 0.1, 4096)
     with pytest.raises(ValueError, match="not divisible"):
         model_config_from(ModelConfig(preset="tiny", n_head=3))
-    assert set(typing.get_args(ModelConfig.model_fields["preset"].annotation)) == set(PRESETS)
+    assert set(typing.get_args(ModelConfig.model_fields["preset"].annotation)) == set(PRESETS) | {"auto"}
     with pytest.raises(ConfigError, match="model.preset"):
         load_config(None, ["model.preset=gpt5"])
     with pytest.raises(ConfigError, match="model.n_layer"):

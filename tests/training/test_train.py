@@ -1,6 +1,7 @@
 """The trainer on a tiny GPT: learning, exact resume (in-process and after SIGTERM), keep-last-k
 checkpoints, NaN guard, corrupted checkpoints, config errors."""
 
+import importlib.util
 import math
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from training.logging_utils import measure_gemm_flops, read_jsonl_log
 from training.model import GPT, GPTConfig
 from training.train import NonFiniteLossError, Trainer, grad_accum_steps, list_checkpoints, lr_at, train
 from webtext.cli import main
+from webtext.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -236,3 +238,66 @@ def test_val_split_shorter_than_a_window_trains_without_validation(corpus, tmp_p
     assert result.step == 2 and result.val is None
     assert "no validation: " in caplog.text and "fewer than one window" in caplog.text
     assert not [r for r in read_jsonl_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "val"]
+
+
+class BarWatchingTrainer(Trainer):
+    """Records what the progress bar shows after each step."""
+
+    def _show_progress(self, loss):
+        super()._show_progress(loss)
+        self.shown = getattr(self, "shown", []) + [(self.step, loss, self._progress.postfix)]
+
+
+def test_the_bar_shows_every_steps_loss_between_log_records(corpus, tmp_path):
+    tokens, tokenizer = corpus
+    config, _ = tiny_config(max_steps=7, log_interval=5, eval_interval=0)
+    trainer = BarWatchingTrainer(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
+    trainer.run()
+    assert [step for step, _, _ in trainer.shown] == list(range(1, 8))
+    for step, loss, postfix in trainer.shown:
+        assert f"loss={loss:.4f}" in postfix, (step, postfix)
+        assert ("tok_s=" in postfix) == (step >= 5)  # rates from the first log record on
+    assert len({loss for _, loss, _ in trainer.shown}) == 7
+
+
+def test_tensorboard_is_off_by_default_and_the_start_says_where_the_log_goes(corpus, tmp_path, caplog):
+    tokens, tokenizer = corpus
+    assert load_config().train.tensorboard is False
+    config, _ = tiny_config(max_steps=1, eval_interval=0)
+    with caplog.at_level("INFO", logger="training.train"):
+        train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
+    assert f"logging to {tmp_path / 'run' / 'log.jsonl'} (TensorBoard off: train.tensorboard=false)" in caplog.text
+    assert not (tmp_path / "run" / "tb").exists()
+
+
+def test_tensorboard_asked_for_but_not_installed_is_a_warning_with_the_install_command(corpus, tmp_path, caplog):
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed: nothing is missing")
+    tokens, tokenizer = corpus
+    config, _ = tiny_config(max_steps=1, eval_interval=0, tensorboard=True)
+    with caplog.at_level("INFO", logger="training"):
+        train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
+    assert "train.tensorboard is true but the tensorboard package is not installed (pip install " \
+           "tensorboard==2.21.0): logging to log.jsonl only" in caplog.text
+    assert f"logging to {tmp_path / 'run' / 'log.jsonl'} only" in caplog.text
+
+
+def test_a_dataset_folder_given_as_tokens_says_to_tokenize_it(tmp_path, capsys):
+    """`train --tokens DATASET_DIR`: the error names the folder for what it is and the commands."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dataset = tmp_path / "dataset"
+    (dataset / "train").mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["a document"]}), dataset / "train" / "shard-00000-of-00001.parquet")
+    for manifest in (None, {"format": "webtext-dataset-v1", "shards": []}):  # unfinished, finished build
+        if manifest is not None:
+            (dataset / "manifest.json").write_text(json.dumps(manifest))
+        assert main(["train", "--tokens", str(dataset), "--out", str(tmp_path / "run"),
+                     "--set", "train.device=cpu"]) == 1
+        error = capsys.readouterr().err
+        assert f"{dataset} is a dataset folder (Parquet shards of `webtext build`), not token shards" in error
+        assert f"webtext tokenize --shards {dataset} --tokenizer TOKDIR --out TOKENS" in error
+        assert error.count("\n") == 1 and "Traceback" not in error

@@ -25,11 +25,30 @@ def test_counts_table_reads_every_stats_file_in_pipeline_order(tmp_path):
     _write(tmp_path, "dataset", "build_stats.json", [
         StageCounts("write", 3, 3), StageCounts("read", 5, 5), StageCounts("filter", 5, 3, {"too_short": 2})])
     _write(tmp_path, "crawl", "crawl_stats.json", [StageCounts("crawl", 6, 5, {"dns": 1})])
-    _write(tmp_path, "urls", "harvest_stats.json", [StageCounts("harvest", 9, 6, {"low_score": 3})])
+    _write(tmp_path, "urls", "_harvest_stats.json", [StageCounts("harvest", 9, 6, {"low_score": 3})])
     counts = demo.read_stage_counts(tmp_path)
     assert list(counts) == ["harvest", "crawl", "read", "filter", "write", "tokenize"]
     assert counts["filter"].dropped == {"too_short": 2}
     assert counts["crawl"].records_in == 6 and counts["crawl"].records_out == 5
+
+
+def test_counts_table_reads_the_stats_file_names_of_earlier_versions(tmp_path):
+    """An output folder written before harvest_stats.json became _harvest_stats.json."""
+    _write(tmp_path, "urls", "harvest_stats.json", [StageCounts("harvest", 9, 6, {"low_score": 3})])
+    assert demo.read_stage_counts(tmp_path)["harvest"].dropped == {"low_score": 3}
+    _write(tmp_path, "urls", "_harvest_stats.json", [StageCounts("harvest", 4, 4)])
+    assert demo.read_stage_counts(tmp_path)["harvest"].records_in == 4  # the current name wins
+
+
+def test_stats_file_names_are_the_stages_own():
+    from crawl.url_table import LEGACY_STATS_FILE, STATS_FILE
+    from shards.build import STATS_FILE as BUILD_STATS_FILE
+    from training.tokenize import STATS as TOKENIZE_STATS_FILE
+
+    names = {folder: (name, legacy_name) for folder, name, legacy_name in demo.STATS_FILES}
+    assert names["urls"] == (STATS_FILE, LEGACY_STATS_FILE)
+    assert names["dataset"] == (BUILD_STATS_FILE, None)
+    assert names["tokens"] == (TOKENIZE_STATS_FILE, None)
 
 
 def test_counts_table_skips_missing_files_and_rejects_broken_ones(tmp_path):
