@@ -7,17 +7,18 @@ memory, never unpacked into the repo) is decoded with `extract.decode.decode_htm
 through trafilatura and newspaper4k exactly as `extract.extractors` does; `ensemble` is
 `extract.extractors.combine` of those two results (what `ensemble_extract` computes, without
 extracting twice). Each text then goes through `extract.extractors.clean`, the line rules of
-`extract_page` (the pipeline's text); "trafilatura without line rules" is the text before
-that step, the comparison behind the `extract.remove_*` defaults. Scoring follows the set's README: whitespace collapsed; a "with" snippet
-found in the text is a true positive (else a false negative), a "without" snippet found is a
-false positive; micro-averaged P/R/F1. "raw HTML as text" checks the scorer against the
+`extract_page`, so that the scores are the pipeline's text; "trafilatura without line rules"
+is the text before that step, the comparison behind the `extract.remove_*` defaults. Scoring
+follows the set's README: whitespace collapsed; a "with" snippet found in the text is a true
+positive (else a false negative), a "without" snippet found is a false positive;
+micro-averaged P/R/F1. "raw HTML as text" checks the scorer against the
 published floor row. A paired bootstrap over pages gives a 95% interval of F1(ensemble) -
 F1(trafilatura), the measurement behind `extract.extractor`'s default.
 
 Speed, in this process, on the same pages: the baseline is a bare loop doing the extraction
 work the pipeline does per page (`extract_page`: `decode_html`, trafilatura with our options,
 the line rules); a loop of plain `trafilatura.extract(body)` is timed too, for reference.
-`ExtractPages` (decode, isolated extraction, language id, quality rules) runs in a real Beam
+`ExtractPages` (decode, isolated extraction, line rules, language id, quality rules) runs in a real Beam
 pipeline (FnApiRunner via `core.beam.pipeline_options`) with one worker (in_memory) and two
 (multi_processing), timed from pipeline start to finish, startup included; a second run on
 the first half of the pages gives the steady rate without start-up. `--rounds N` repeats the

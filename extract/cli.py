@@ -66,7 +66,8 @@ def register(subparsers, common) -> None:
         help="print the main text of local .html/.html.gz files as JSON lines",
         description=(
             "Decode and extract the main text of local HTML files exactly as the build pipeline "
-            "does (charset detection, the configured extractor, per-page time limit), and print one "
+            "does (charset detection, the configured extractor, per-page time limit, line cleaning of "
+            "bylines and table debris), and print one "
             'JSON object per file: {"path", "status", "text", "title", "extractor", "lang", ...}. '
             "text is null when nothing was extracted. Quality and language filters are NOT applied. "
             "Unreadable files are reported on stderr and make the exit status 1."

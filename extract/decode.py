@@ -185,7 +185,7 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
     declared = declared_charset(body, content_type)
     text, codec = _decode_without_bom(body, declared)
     if declared and codec != declared and not body.isascii():
-        log.warning("declared charset %s does not fit the page's bytes; decoded as %s", declared, codec)
+        log.info("declared charset %s does not fit the page's bytes; decoded as %s", declared, codec)
     return text, codec
 
 

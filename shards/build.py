@@ -29,7 +29,7 @@ from core.lock import exclusive_folder
 from core.section import config_hash
 from crawl.urls import is_wikipedia
 from dedup.pipeline import Deduplicate
-from extract.pipeline import ExtractPages
+from extract.pipeline import ExtractPages, removed_lines
 from shards.manifest import (
     DatasetConfig,
     audit_problems,
@@ -229,5 +229,7 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
     log.info("pipeline done; publishing %d shard(s)", len(shards))
     manifest = make_manifest(dataset_config.model_dump(mode="json"), config_hash(dataset_config), shards,
                              schema_json(SCHEMA), counts, inputs, dropped)
-    publish(out, manifest, STATS_FILE, counts, {"rows": manifest["splits"]}, build_config.top_domains)
+    manifest["lines_removed"] = removed_lines(pipeline.result, dataset_config.extract)  # lines, not documents
+    publish(out, manifest, STATS_FILE, counts, {"rows": manifest["splits"], "lines_removed": manifest["lines_removed"]},
+            build_config.top_domains)
     return manifest

@@ -24,9 +24,14 @@ def build_summary(manifest: dict, out: str) -> str:
     counts = {name: StageCounts.from_json(name, stage) for name, stage in manifest["stages"].items()}
     splits = ", ".join(f"{name}={split['rows']:,} docs/{split['shards']} shard(s)"
                        for name, split in manifest["splits"].items())
-    return (f"{format_counts_table(counts)}\n\n"
-            f"dataset: {out}/{{{','.join(manifest['splits'])}}}/*.parquet  ({splits})\n"
-            f"manifest: {fsio.join(out, MANIFEST)}   card: {fsio.join(out, CARD)}")
+    lines = ", ".join(f"{rule}={n:,}" for rule, n in manifest.get("lines_removed", {}).items())
+    dropped = manifest.get("dropped")
+    return (f"{format_counts_table(counts)}\n"
+            + (f"lines removed by the line rules (extract/lines.py): {lines}\n" if lines else "") + "\n"
+            + f"dataset: {out}/{{{','.join(manifest['splits'])}}}/*.parquet  ({splits})\n"
+            + (f"dropped: {out}/dropped/*.parquet  ({dropped['rows']:,} documents, with stage and reason)\n"
+               if dropped else "")
+            + f"manifest: {fsio.join(out, MANIFEST)}   card: {fsio.join(out, CARD)}")
 
 
 def _build(args: argparse.Namespace, cfg) -> int:

@@ -71,7 +71,7 @@ def test_meta_http_equiv_charset():
 def test_short_windows_1252_page_labelled_utf8_reads_as_windows_1252(language, caplog):
     """The reported fault: a few Latin-1 words labelled UTF-8 came out as "naďve", "Ł12"..."""
     html = page(WESTERN_SNIPPETS[language], '<meta charset="utf-8">')
-    with caplog.at_level(logging.WARNING, logger="extract.decode"):
+    with caplog.at_level(logging.INFO, logger="extract.decode"):
         text, encoding = decode_html(html.encode("cp1252"), "text/html; charset=utf-8")
     assert text == html and encoding == "cp1252"
     assert overrides(caplog) == [OVERRIDE.format("utf-8", "cp1252")]
@@ -89,7 +89,7 @@ def test_windows_1252_article_labelled_utf8(language, content_type):
 @pytest.mark.parametrize("label", ["ISO-8859-1", "windows-1252"])
 def test_utf8_article_labelled_western_is_utf8_not_mojibake(language, label, caplog):
     html = article(language)
-    with caplog.at_level(logging.WARNING, logger="extract.decode"):
+    with caplog.at_level(logging.INFO, logger="extract.decode"):
         text, encoding = decode_html(html.encode("utf-8"), f"text/html; charset={label}")
     assert text == html and encoding == "utf-8" and "Ã" not in text
     assert overrides(caplog) == [OVERRIDE.format("cp1252", "utf-8")]
@@ -118,7 +118,7 @@ def test_real_western_pages_mislabelled_both_ways_decode_back(shared_dir):
 
 def test_undeclared_windows_1252_snippet_is_windows_1252_without_warning(caplog):
     html = page(WESTERN_SNIPPETS["fr"])
-    with caplog.at_level(logging.WARNING, logger="extract.decode"):
+    with caplog.at_level(logging.INFO, logger="extract.decode"):
         text, encoding = decode_html(html.encode("cp1252"), None)
     assert text == html and encoding == "cp1252" and overrides(caplog) == []
 
@@ -131,7 +131,7 @@ NON_WESTERN = [("cs", "cp1250", "cp1250"), ("pl", "cp1250", "cp1250"),
 @pytest.mark.parametrize("language, charset, codec", NON_WESTERN)
 def test_correctly_labelled_legacy_pages_are_kept(language, charset, codec, caplog):
     html = article(language)
-    with caplog.at_level(logging.WARNING, logger="extract.decode"):
+    with caplog.at_level(logging.INFO, logger="extract.decode"):
         text, encoding = decode_html(html.encode(charset), f"text/html; charset={charset}")
     assert text == html and encoding == codec and overrides(caplog) == []
 

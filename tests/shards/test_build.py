@@ -202,6 +202,10 @@ def test_manifest_contents(built, crawl):
     assert manifest["code_version"]["webtext"]
     assert [c["name"] for c in manifest["schema"]] == SCHEMA.names
     assert all(c["description"] for c in manifest["schema"])
+    # line counts of the line rules, beside (not inside) the record accounting
+    assert set(manifest["lines_removed"]) == {"byline_or_share_line", "table_markup_line"}
+    stats = json.loads(open(os.path.join(built[0], "build_stats.json")).read())
+    assert stats["lines_removed"] == manifest["lines_removed"]
 
 
 def test_dataset_card(built):
