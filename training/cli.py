@@ -121,7 +121,9 @@ def _add_train(subparsers, common) -> None:
     parser = subparsers.add_parser(
         "train", parents=[common], help="train GPT-2 on token shards",
         description="Train GPT-2 on token shards written by `webtext tokenize`. Settings: the train: and "
-                    "model: sections of pipelines.yaml (--set train.max_steps=1000 ...). Multi-GPU/CPU: "
+                    "model: sections of pipelines.yaml (--set train.max_steps=1000 ...); their `auto` values "
+                    "(the default preset, batch, steps, warmup and learning rate) are chosen for the device and "
+                    "the train split, printed at start and kept by --resume. Multi-GPU/CPU: "
                     "launch with `torchrun --nproc_per_node=N -m webtext.cli train ...` (NCCL on CUDA, gloo "
                     "on CPU); only rank 0 writes logs and checkpoints, and one run at a time may write RUNDIR. "
                     "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and exits with "

@@ -12,7 +12,7 @@ from training.logging_utils import read_jsonl_log
 from training.model import GPT, PRESET_LEARNING_RATES, PRESETS, GPTConfig
 from training.tokenizer import load_tokenizer
 from training.train import Trainer, grad_accum_steps, train
-from webtext.config import load_config
+from webtext.config import ConfigError, load_config
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # resolving needs only the device type, not a GPU
 # `make train SHARDS=<the demo dataset>`: the default tokenizer (vocab_size 50,257) learns 4,988
@@ -143,3 +143,17 @@ def test_a_small_split_warns_with_the_numbers_through_the_trainer(corpus, tmp_pa
     train(config.train, config.model, tokens, tmp_path / "run", tokenizer_dir=tokenizer)
     assert "with train.batch_tokens=4,096 (128 sequences of 32): an epoch is only 6." in caplog.text
     assert "Fix: --set train.batch_tokens=2048 (13 steps per epoch)" in caplog.text
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.learning_rate=fast", "train.learning_rate: Input should be a valid number, unable to parse string as a "
+                                 "number, or 'auto' (got 'fast')"),
+    ("train.batch_tokens=-3", "train.batch_tokens: Input should be greater than 0, or 'auto' (got -3)"),
+    ("train.max_steps=2.5", "train.max_steps: Input should be a valid integer, got a number with a fractional part, "
+                            "or 'auto' (got 2.5)"),
+])
+def test_a_bad_value_of_an_auto_key_is_one_line_naming_it(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    assert str(error.value).splitlines()[1:] == [f"  {message}"]
+    assert load_config(None, ["train.learning_rate=6e-4"]).train.learning_rate == 6e-4  # YAML reads 6e-4 as text
