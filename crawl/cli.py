@@ -18,7 +18,9 @@ def _add_harvest(subparsers, common) -> None:
         description=(
             "Read Pushshift submission dumps (.zst with 2 GiB window, .xz, .bz2, .gz, NDJSON; "
             "local or any Beam filesystem), keep outbound links of posts with enough karma "
-            "(harvest.min_score, default 3), drop self/NSFW posts, media/social hosts, "
+            "(harvest.min_score, default 3) created before harvest.created_before (default "
+            "2018-01-01: the paper used links created up to December 2017; null for no bound), "
+            "drop self/NSFW posts, media/social hosts, "
             "Wikipedia and non-page extensions, and write one row per normalised URL to "
             "DIR/urls-*.parquet plus DIR/_harvest_stats.json (the `_` keeps it out of "
             "pandas.read_parquet(DIR))."

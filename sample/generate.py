@@ -36,7 +36,7 @@ TRUTH_FILE = "reddit/RS_sample.expected.json"  # the dump's ground truth (tests 
 SEED = 20171201
 WINDOW_LOG = 31  # 2 GiB window, like the real Pushshift .zst dumps (needs `zstd --long=31`)
 MIN_SCORE = 3
-DATE_WINDOW_END = int(dt.datetime(2017, 12, 1, tzinfo=dt.timezone.utc).timestamp())
+DATE_WINDOW_END = int(dt.datetime(2018, 1, 1, tzinfo=dt.timezone.utc).timestamp())  # harvest.created_before's default
 BLOCKED_DOMAINS = ["facebook.com", "gfycat.com", "i.redd.it", "imgur.com", "instagram.com",
                    "reddit.com", "redd.it", "twitter.com", "v.redd.it", "x.com", "youtu.be", "youtube.com"]
 TRACKING_PARAMS = ["fbclid", "gclid", "utm_*"]
@@ -860,11 +860,11 @@ def build_posts(web: Web, rng: random.Random) -> list[Post]:
                  if r.get("expect") and web.kinds[k] not in ("wikipedia",)
                  and not k.startswith(("faults.test/chain/2", "faults.test/chain/3", "faults.test/loop/b"))]
     articles = [k for k in crawlable if web.kinds[k] == "article"]
-    # Pages only posted after the optional date window (in 2018): only the window decides.
+    # Pages only posted after the default date window (in 2018): only the window decides.
     late = articles[20:24]
     for n, key in enumerate(late):
         created = int(dt.datetime(2018, 1 + 3 * n, 10, tzinfo=dt.timezone.utc).timestamp())
-        add("after_2017_12", _as_posted(key), 20 + 15 * n, "technology", tags=["late"]).created = created
+        add("outside_date_window", _as_posted(key), 20 + 15 * n, "technology", tags=["late"]).created = created
     lang_subs = {"de": "de", "fr": "france", "es": "spain"}
     first_post: dict[str, Post] = {}
     for key in crawlable:
@@ -1026,8 +1026,9 @@ def build_dump(web: Web, rng: random.Random) -> tuple[bytes, dict]:
 
 CATEGORIES = {  # category -> (kept under the default harvest config, meaning)
     "kept": (True, "link post, score >= 3, allowed scheme/host/extension: harvested"),
-    "after_2017_12": (True, "created 2018-2019: kept unless the optional date window is set "
-                            "(harvest.created_before: 2017-12-01 drops them as outside_date_window)"),
+    "outside_date_window": (False, "created in 2018: outside the default date window (harvest.created_before: "
+                             "2018-01-01, the paper's links of up to December 2017): outside_date_window; "
+                             "kept with harvest.created_before: null"),
     "nsfw": (False, "over_18 link post (harvest.drop_nsfw, on by default)"),
     "low_score": (False, "score < 3 (includes 2, 0 and negative scores)"),
     "self_post": (False, "is_self text post; its url is the reddit permalink"),
@@ -1072,7 +1073,7 @@ def _ground_truth(posts: list[Post], records: list[dict], web: Web) -> dict:
     pairs = list(zip(posts, ids))
     kept = [(p, i) for p, i in pairs if CATEGORIES[p.category][0]]
     table = _url_table(kept, web)
-    with_window = _url_table([(p, i) for p, i in kept if p.created < DATE_WINDOW_END], web)
+    without_window = _url_table(kept + [(p, i) for p, i in pairs if p.category == "outside_date_window"], web)
     with_nsfw = _url_table(kept + [(p, i) for p, i in pairs if p.category == "nsfw"], web)
     return {
         "about": "Ground truth of RS_sample.zst, written by sample/generate.py from how each "
@@ -1091,7 +1092,7 @@ def _ground_truth(posts: list[Post], records: list[dict], web: Web) -> dict:
                    "dropped": {c: n for c, n in by_category.items() if not CATEGORIES[c][0] and n},
                    "urls": len(table)},
         "urls": table,
-        "url_keys_with_date_window": sorted(with_window),
+        "url_keys_without_date_window": sorted(without_window),
         "url_keys_keeping_nsfw": sorted(with_nsfw),
         "records": records,
     }

@@ -58,23 +58,11 @@ def token_byte_lengths(tokenizer) -> torch.Tensor:
     return lengths
 
 
-def final_hidden(model: GPT, x: torch.Tensor) -> torch.Tensor:
-    """(B, T, C) output of the final layer norm: GPT.forward up to, not through, the output
-    projection, so that callers project only the positions they score."""
-    transformer = model.transformer
-    if x.size(1) > model.config.block_size:
-        raise ValueError(f"sequence of {x.size(1)} tokens is longer than block_size={model.config.block_size}")
-    hidden = transformer.drop(transformer.wte(x) + transformer.wpe(torch.arange(x.size(1), device=x.device)))
-    for block in transformer.h:
-        hidden = block(hidden)
-    return transformer.ln_f(hidden)
-
-
 def logits_at(model, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """fp32 logits (N, vocab_size) at the (B, T) boolean `positions` of x, in row-major order.
     A wrapped model (torch.compile, DDP) runs whole; a plain GPT projects only those positions."""
     if isinstance(model, GPT):
-        return model.lm_head(final_hidden(model, x)[positions]).float()
+        return model.lm_head(model.hidden_states(x)[positions]).float()
     logits, _ = model(x)
     return logits[positions].float()
 

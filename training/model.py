@@ -149,9 +149,9 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx, targets=None):
-        """(B, T) token ids -> ((B, T, vocab_size) logits, mean loss over `targets` or None);
-        targets of -1 (padding) are not scored."""
+    def hidden_states(self, idx):
+        """(B, T) token ids -> (B, T, C) output of the final layer norm: everything but the
+        output projection, so that evaluation can project only the positions it scores."""
         T = idx.size(1)
         if T > self.config.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.config.block_size}")
@@ -159,7 +159,12 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         for block in self.transformer.h:
             x = block(x)
-        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab_size)
+        return self.transformer.ln_f(x)  # (B, T, C)
+
+    def forward(self, idx, targets=None):
+        """(B, T) token ids -> ((B, T, vocab_size) logits, mean loss over `targets` or None);
+        targets of -1 (padding) are not scored."""
+        logits = self.lm_head(self.hidden_states(idx))  # (B, T, vocab_size)
         loss = None
         if targets is not None:
             loss = cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)

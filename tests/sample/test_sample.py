@@ -118,7 +118,7 @@ def _classify(line: bytes) -> str:
     if re.search(r"\.(pdf|jpg|png)$", parts.path):
         return "blocked_extension"
     if int(float(rec["created_utc"])) >= TRUTH["rules"]["date_window_end_utc"]:
-        return "after_2017_12"
+        return "outside_date_window"
     return "kept"
 
 
@@ -151,8 +151,10 @@ def test_url_table_is_the_kept_posts_grouped(dump_lines):
         assert row["score"] == max(r["score"] for r in recs) and row["num_posts"] == len(recs)
         assert sorted(row["post_ids"]) == sorted(r["id"] for r in recs)
         assert row["first_created_utc"] == min(int(float(r["created_utc"])) for r in recs)
-    late = {_url_key(r["url"]) for r in kept if int(float(r["created_utc"])) >= TRUTH["rules"]["date_window_end_utc"]}
-    assert set(TRUTH["url_keys_with_date_window"]) == set(groups) - late and late
+    late = {_url_key(json.loads(line)["url"]) for line, r in zip(dump_lines, TRUTH["records"])
+            if r["category"] == "outside_date_window"}
+    assert all(int(float(r["created_utc"])) < TRUTH["rules"]["date_window_end_utc"] for r in kept)
+    assert set(TRUTH["url_keys_without_date_window"]) == set(groups) | late and late - set(groups)
 
 
 def test_dump_covers_the_real_world_quirks(dump_lines):
