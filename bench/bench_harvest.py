@@ -44,6 +44,7 @@ from crawl.config import HarvestConfig
 from crawl.dumps import iter_line_batches
 from crawl.harvest import run_harvest
 from crawl.harvest_rules import HarvestRules
+from sample.generate import base36
 from webtext.config import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "harvest.json"
@@ -57,17 +58,8 @@ SUBREDDITS = ["news", "worldnews", "politics", "technology", "science", "AskRedd
               "gaming", "programming", "Python", "europe", "Futurology", "books", "history"]
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
 def _record(n: int, rng: random.Random) -> dict:
-    post_id = _base36(60_000_000 + n)
+    post_id = base36(60_000_000 + n)
     sub = rng.choice(SUBREDDITS)
     roll = rng.random()
     score = 1 if roll < 0.55 else 2 if roll < 0.65 else rng.randint(3, 40) if roll < 0.9 else rng.randint(41, 30_000)
@@ -100,14 +92,14 @@ def _record(n: int, rng: random.Random) -> dict:
         "rte_mode": "markdown", "score": score, "secure_media": None, "secure_media_embed": {},
         "selftext": (" ".join(["lorem ipsum dolor sit amet"] * rng.randint(5, 60))) if is_self else "",
         "send_replies": True, "spoiler": False, "stickied": False, "subreddit": sub,
-        "subreddit_id": "t5_2qh" + _base36(SUBREDDITS.index(sub)), "subreddit_name_prefixed": f"r/{sub}",
+        "subreddit_id": "t5_2qh" + base36(SUBREDDITS.index(sub)), "subreddit_name_prefixed": f"r/{sub}",
         "subreddit_subscribers": 1_000_000, "subreddit_type": "public", "suggested_sort": None,
         "thumbnail": "self" if is_self else "default", "thumbnail_height": None, "thumbnail_width": None,
         "title": title, "url": url, "whitelist_status": "all_ads",
     }
     if rng.random() < 0.03:  # a crosspost nests its parent, with the parent's own score/is_self/url
         parent = {k: record[k] for k in ("id", "score", "is_self", "over_18", "url", "title", "subreddit")}
-        parent.update(score=rng.randint(1, 5000), id=_base36(50_000_000 + n))
+        parent.update(score=rng.randint(1, 5000), id=base36(50_000_000 + n))
         record["crosspost_parent"] = "t3_" + parent["id"]
         record["crosspost_parent_list"] = [parent]
     return record
