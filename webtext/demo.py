@@ -53,9 +53,9 @@ def demo_steps(out: Path, sample: Sample, config_files: list[str] = (), override
     for override in overrides:
         settings += ["--set", override]
     steps = [
-        ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", str(sample.dump), "--out", str(out / "urls")]),
+        ("Reddit dump -> URLs with >= 3 karma", ["harvest", "--dumps", _shown_path(sample.dump), "--out", str(out / "urls")]),
         ("crawl the URLs from the sample web served on 127.0.0.1",
-         ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", str(sample.web)]),
+         ["crawl", "--urls", str(out / "urls"), "--out", str(out / "crawl"), "--replay", _shown_path(sample.web)]),
         ("WARC -> extracted, filtered, deduplicated Parquet shards",
          ["build", "--warc", str(out / "crawl"), "--out", str(out / "dataset")]),
         ("learn a byte-level BPE vocabulary", ["tokenizer", "train", "--shards", str(out / "dataset"),
