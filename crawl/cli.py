@@ -26,8 +26,8 @@ def _add_harvest(subparsers, common) -> None:
             "pandas.read_parquet(DIR))."
         ),
     )
-    parser.add_argument("--dumps", nargs="+", required=True, metavar="PATH_OR_GLOB",
-                        help="dump files, directories or globs (gs://, s3:// work too)")
+    parser.add_argument("--dumps", nargs="+", action="extend", required=True, metavar="PATH_OR_GLOB",
+                        help="dump files, directories or globs (gs://, s3:// work too); repeatable, all are read")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output directory (its previous output is replaced only when the run succeeds)")
     parser.set_defaults(func=_run_harvest)

@@ -37,7 +37,10 @@ def build_summary(manifest: dict, out: str) -> str:
 def _build(args: argparse.Namespace, cfg) -> int:
     from shards.build import run_build
 
-    manifest = run_build(dataset_config(cfg), cfg.beam, args.warc, args.out, args.beam_args, force=args.force)
+    if len(args.warc) > 1:
+        raise ValueError(f"--warc given {len(args.warc)} times ({', '.join(args.warc)}): build reads one crawl "
+                         "folder; run one build per folder")
+    manifest = run_build(dataset_config(cfg), cfg.beam, args.warc[0], args.out, args.beam_args, force=args.force)
     print(build_summary(manifest, args.out))
     return 0
 
@@ -69,8 +72,9 @@ def register(subparsers, common) -> None:
             "write zstd Parquet shards to OUT/<split>/, plus OUT/manifest.json and a dataset card "
             "OUT/README.md. Beam options go after `--`."),
     )
-    parser.add_argument("--warc", required=True, metavar="DIR",
-                        help="crawl output dir or its warc/ folder; *.warc.gz files are found recursively")
+    parser.add_argument("--warc", required=True, metavar="DIR", action="append",
+                        help="crawl output dir or its warc/ folder; *.warc.gz files are found recursively "
+                             "(one folder: a second --warc is refused rather than ignored)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="dataset folder (local path or Beam filesystem URL)")
     parser.add_argument("--force", action="store_true",

@@ -450,3 +450,18 @@ def test_cyclic_gc_is_paused_only_while_filtering():
         assert not gc.isenabled()  # a caller's own choice is left alone
     finally:
         gc.enable()
+
+
+def test_every_dumps_value_is_read_whether_repeated_or_listed(hand_dumps, tmp_path):
+    """`--dumps A --dumps B` reads both (a repeated flag once silently kept only the last one)."""
+    a, b = str(hand_dumps / "RS_hand.zst"), str(hand_dumps / "RS_hand2.ndjson")
+    both = json.loads((_run_cli(["--dumps", a, b], tmp_path / "listed")).read_text())
+    repeated = json.loads((_run_cli(["--dumps", a, "--dumps", b], tmp_path / "repeated")).read_text())
+    only_b = json.loads((_run_cli(["--dumps", b], tmp_path / "one")).read_text())
+    assert repeated["stages"] == both["stages"] and repeated["dump_files"] == both["dump_files"]
+    assert repeated["stages"]["harvest"]["in"] > only_b["stages"]["harvest"]["in"]
+
+
+def _run_cli(dump_args: list[str], out: Path) -> Path:
+    assert main(["harvest", *dump_args, "--out", str(out)]) == 0
+    return out / "_harvest_stats.json"

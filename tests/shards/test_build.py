@@ -304,3 +304,11 @@ def test_a_second_build_into_the_same_folder_is_refused(crawl, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "another `webtext build` is writing" in err and str(out) in err
     assert not (out / "manifest.json").exists()
+
+
+def test_a_second_warc_folder_is_refused_not_silently_dropped(crawl, tmp_path, capsys):
+    out = tmp_path / "dataset"
+    assert main(["build", "--warc", crawl.root, "--warc", str(tmp_path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--warc given 2 times" in err and "run one build per folder" in err
+    assert not (out / "manifest.json").exists()
