@@ -44,17 +44,7 @@ def test_resume_after_kill_9_fetches_no_finished_url_again(tmp_path):
     out = tmp_path / "out"
     args = ("--urls", str(tmp_path / "urls"), "--out", str(out))
     with serve(web) as server:
-        settings = _proxy_settings(server) + ["crawl.log_flush_rows=3", "crawl.concurrent_requests=2",
-                                              "crawl.concurrent_requests_per_domain=1"]
-        proc = crawl_cli(*args, settings=settings, wait=False)
-        deadline = time.monotonic() + 60
-        while len(list((out / "crawl_log").glob("*.parquet"))) < 3:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "the crawl never checkpointed"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+        settings = _kill_after_log_parts(server, args, out, 3)
         first_run = {r["url"] for r in read_log(out)}
         assert 0 < len(first_run) < len(urls)
         torn_part = out / "crawl_log" / ".crawl-00000-of-00001-x-00009.parquet.k1ll.tmp"  # as atomic_open leaves it
@@ -202,17 +192,7 @@ def test_kill_9_under_one_shard_setting_resumes_under_another(tmp_path):
     write_url_table(tmp_path / "urls", urls)
     out = tmp_path / "out"
     with serve(web) as server:
-        settings = _proxy_settings(server) + ["crawl.log_flush_rows=3", "crawl.concurrent_requests=2",
-                                              "crawl.concurrent_requests_per_domain=1"]
-        proc = crawl_cli("--urls", str(tmp_path / "urls"), "--out", str(out), settings=settings, wait=False)
-        deadline = time.monotonic() + 60
-        while len(list((out / "crawl_log").glob("*.parquet"))) < 2:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "the crawl never checkpointed"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+        settings = _kill_after_log_parts(server, ("--urls", str(tmp_path / "urls"), "--out", str(out)), out, 2)
         logged_before_kill = {r["url"] for r in read_log(out)}
         assert 0 < len(logged_before_kill) < len(urls)
         # A response written but not yet logged when the kill came, for certain: a copy of a logged one.
@@ -274,3 +254,20 @@ def test_a_shard_of_another_count_running_now_is_refused_before_anything_is_touc
     assert "wait for it to finish, or run only shards of one count at once" in result.stderr
     assert unlogged.read_bytes() == b"records the running crawl has not logged yet"
     assert not (out / "crawl_log").exists()
+
+
+def _kill_after_log_parts(server, args, out, parts: int) -> list[str]:
+    """Start a slow crawl, kill -9 it once it has logged `parts` log parts (3 rows each), and
+    return the crawl settings it ran with (for the resuming runs)."""
+    settings = _proxy_settings(server) + ["crawl.log_flush_rows=3", "crawl.concurrent_requests=2",
+                                          "crawl.concurrent_requests_per_domain=1"]
+    proc = crawl_cli(*args, settings=settings, wait=False)
+    deadline = time.monotonic() + 60
+    while len(list((out / "crawl_log").glob("*.parquet"))) < parts:
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.monotonic() < deadline, "the crawl never checkpointed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    return settings
