@@ -11,6 +11,7 @@ to the stage's `DROPPED` output: the build writes those to its audit table (`DIR
 
 from __future__ import annotations
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -31,7 +32,8 @@ LOCAL_RUNNER = "FnApiRunner"
 
 
 def pipeline_options(cfg: BeamConfig, passthrough: list[str] = ()) -> PipelineOptions:
-    """Options for `beam.Pipeline`; arguments given after `--` override the config."""
+    """Options for `beam.Pipeline`; arguments given after `--` override the config. Call it
+    before touching any input path: it also hands the options to Beam's FileSystems."""
     runner = cfg.runner
     for arg in passthrough:
         if arg.startswith("--runner="):
@@ -44,7 +46,11 @@ def pipeline_options(cfg: BeamConfig, passthrough: list[str] = ()) -> PipelineOp
             f"--direct_running_mode={cfg.direct_running_mode}",
         ]
     args += list(cfg.options) + [a for a in passthrough if not a.startswith("--runner=")]
-    return PipelineOptions(args)
+    options = PipelineOptions(args)
+    # Beam's FileSystems read their options (S3 endpoint and credentials, GCP project) only
+    # from here: set before the stage lists or opens any input.
+    FileSystems.set_options(options)
+    return options
 
 
 class StageCounter:

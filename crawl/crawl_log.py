@@ -34,6 +34,9 @@ SCHEMA = pa.schema([
     ("warc_file", pa.string()),
     ("warc_offset", pa.int64()),
     ("error", pa.string()),
+    ("source", pa.string()),  # live | archive (null in logs written before archive recovery)
+    ("capture_time", pa.timestamp("us", tz="UTC")),  # an archive capture's time; null for live fetches
+    ("first_created_utc", pa.int64()),  # the URL's first Reddit post (link-rot by post year)
 ])
 
 

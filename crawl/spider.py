@@ -94,7 +94,8 @@ class Recorder:
 
     def record(self, row: dict, url: str, final_url: str, outcome: str, *, status: int | None = None,
                body_bytes: int = 0, started: float | None = None, redirects: list[str] = (),
-               error: str | None = None, page: FetchedPage | None = None) -> None:
+               error: str | None = None, page: FetchedPage | None = None, source: str = "live",
+               capture_time: datetime | None = None) -> None:
         if url in self.urls:  # a second answer for one URL would break "exactly once"
             log.error("second outcome %s for %s ignored", outcome, url)
             return
@@ -107,7 +108,8 @@ class Recorder:
             "url": url, "final_url": final_url, "outcome": outcome, "http_status": status,
             "bytes": body_bytes, "fetch_seconds": time.time() - started if started else 0.0,
             "crawl_time": _now(), "redirects": list(redirects), "warc_file": warc_file,
-            "warc_offset": warc_offset, "error": error,
+            "warc_offset": warc_offset, "error": error, "source": source, "capture_time": capture_time,
+            "first_created_utc": row.get("first_created_utc"),
         })
         self.outcomes[outcome] += 1
         self._bar.update(1)

@@ -46,6 +46,12 @@ class FetchedPage:
     subreddits: list[str]
     score: int
     first_created_utc: int
+    # Where the page came from: "live", or "archive" with the archive's name ("wayback",
+    # "commoncrawl"), the capture's time (ISO 8601 UTC) and the URL it was fetched from.
+    source: str = "live"
+    archive: str | None = None
+    capture_time: str | None = None
+    capture_url: str | None = None
 
 
 def webtext_headers(page: FetchedPage) -> list[tuple[str, str]]:
