@@ -109,6 +109,18 @@ def collect_stage_counts(result) -> dict[str, StageCounts]:
     return counts
 
 
+def reported_stage_counts(result) -> dict[str, StageCounts] | None:
+    """The stage counts the runner reported through Beam metrics, or None where it reported none:
+    its result has no metrics, or not one `webtext.*` counter came back. Commands whose counts
+    come from the pipeline's own output use this only as a cross-check; commands that have no
+    such output must fail when it is None, never write zeros as if true."""
+    try:
+        counts = collect_stage_counts(result)
+    except NotImplementedError:
+        return None
+    return counts or None
+
+
 def stage_diagnostics(result, stage: str) -> dict[str, int]:
     """A stage's other counters (not record accounting), by name: e.g. dedup_near's candidate pairs.
 

@@ -57,6 +57,25 @@ def counts_from_outcomes(stage: str, outcomes: Counter, kept_outcome: str = "ok"
     return StageCounts(stage, total, kept, dropped)
 
 
+def counts_from_drops(chain: list[str], drops: dict[str, dict[str, int]], records_out: int) -> dict[str, StageCounts]:
+    """The counts of a linear chain of stages from the pipeline's own output alone: what each
+    stage dropped, by reason (e.g. the build's audit table), and how many records the last stage
+    kept. A stage's `in` is its `out` plus its drops; its `out` is the next stage's `in`. No
+    runner metrics are involved, so the numbers hold on any runner.
+
+    ValueError for drops of a stage that is not in `chain` (they could not be placed)."""
+    unknown = sorted(set(drops) - set(chain))
+    if unknown:
+        raise ValueError(f"drops of stage(s) {', '.join(unknown)} outside the chain {' -> '.join(chain)}")
+    counts: dict[str, StageCounts] = {}
+    flowing = records_out
+    for stage in reversed(chain):
+        dropped = {reason: n for reason, n in sorted(drops.get(stage, {}).items()) if n}
+        counts[stage] = StageCounts(stage, flowing + sum(dropped.values()), flowing, dropped)
+        flowing = counts[stage].records_in
+    return {stage: counts[stage] for stage in chain}
+
+
 def format_counts_table(counts: dict[str, StageCounts]) -> str:
     """A plain-text table of per-stage counts for the end-of-run summary."""
     lines = [f"{'stage':<14}{'in':>10}{'out':>10}{'dropped':>10}  by reason"]

@@ -22,15 +22,17 @@ import logging
 import apache_beam as beam
 import pyarrow as pa
 
-from core.beam import DROPPED, KEPT, StageCounter, collect_stage_counts, pipeline_options
+from core.beam import DROPPED, KEPT, StageCounter, pipeline_options, reported_stage_counts
 from core import fsio
 from core.beam_config import BeamConfig
 from core.lock import exclusive_folder
 from core.section import config_hash
+from core.stats import StageCounts, counts_from_drops
 from crawl.urls import is_wikipedia
 from dedup.pipeline import Deduplicate
 from extract.pipeline import ExtractPages, removed_lines
 from shards.manifest import (
+    STAGE_CHAIN,
     DatasetConfig,
     audit_problems,
     code_version,
@@ -178,6 +180,26 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], root: str, staging
     )
 
 
+def _stage_counts(result, dropped: dict, rows_written: int) -> tuple[dict[str, StageCounts], list[str]]:
+    """The build's stage counts and what disagrees. They come from the pipeline's own output: the
+    audit table's drops by stage and reason (each audit shard's sidecar) and the rows the shards
+    hold, so they are true on any runner. The runner's metrics, where it reports them, must say
+    the same, or something counted a record it did not hand on."""
+    counts = counts_from_drops(STAGE_CHAIN, dropped["counts"], rows_written)
+    reported = reported_stage_counts(result)
+    if reported is None:
+        log.warning("the runner reported no Beam metrics: the stage counts come from the audit table and the "
+                    "shards alone, and the line rules' counts (lines_removed) are unknown")
+        return counts, []
+    reported = ordered_counts(reported)
+    problems = count_problems(reported, rows_written) + audit_problems(reported, dropped)
+    problems += [f"stage {stage}: the runner's metrics count {reported.get(stage, StageCounts(stage)).to_json()} "
+                 f"but its output holds {counts.get(stage, StageCounts(stage)).to_json()}"
+                 for stage in sorted(set(counts) | set(reported))
+                 if reported.get(stage, StageCounts(stage)).to_json() != counts.get(stage, StageCounts(stage)).to_json()]
+    return counts, problems
+
+
 def _up_to_date(out: str, dataset_config: DatasetConfig, inputs: list[dict]) -> bool:
     try:
         old = read_manifest(out)
@@ -212,7 +234,6 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
 
     with beam.Pipeline(options=pipeline_options(beam_config, beam_args)) as pipeline:
         build_pipeline(pipeline, files, root, staging, dataset_config)
-    counts = ordered_counts(collect_stage_counts(pipeline.result))
 
     build_config = dataset_config.build
     staged = staged_shards(staging)
@@ -220,8 +241,8 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
                                 build_config.row_group_docs, build_config.compression_level)
     dropped_files = [info for info in staged if info["split"] == DROPPED_DIR] or [
         stage_dropped_shard(staging, [], 0, 1, build_config.row_group_docs, build_config.compression_level)]
-    dropped = dropped_section(dropped_files, schema_json(DROPPED_SCHEMA), list(counts))
-    problems = count_problems(counts, sum(shard["rows"] for shard in shards)) + audit_problems(counts, dropped)
+    dropped = dropped_section(dropped_files, schema_json(DROPPED_SCHEMA), STAGE_CHAIN)
+    counts, problems = _stage_counts(pipeline.result, dropped, sum(shard["rows"] for shard in shards))
     if problems:
         raise AssertionError("build counts do not reconcile:\n  " + "\n  ".join(problems))
     if not any(shard["rows"] for shard in shards):
@@ -229,7 +250,8 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
     log.info("pipeline done; publishing %d shard(s)", len(shards))
     manifest = make_manifest(dataset_config.model_dump(mode="json"), config_hash(dataset_config), shards,
                              schema_json(SCHEMA), counts, inputs, dropped)
-    manifest["lines_removed"] = removed_lines(pipeline.result, dataset_config.extract)  # lines, not documents
+    # Lines, not documents: known only from the runner's metrics (null where it reports none).
+    manifest["lines_removed"] = removed_lines(pipeline.result, dataset_config.extract) if reported_stage_counts(pipeline.result) is not None else None
     publish(out, manifest, STATS_FILE, counts, {"rows": manifest["splits"], "lines_removed": manifest["lines_removed"]},
             build_config.top_domains)
     return manifest

@@ -48,6 +48,44 @@ def test_stage_counts_reconcile_and_chain(built):
         assert json.load(fh)["stages"] == stages
 
 
+def test_counts_need_no_runner_metrics(built, caplog):
+    """Beam's base PipelineResult is what a runner without metrics support hands back: its
+    metrics() raises. The counts then come from the audit table and the shards alone, and they
+    are the ones the metrics gave."""
+    from apache_beam.runners.runner import PipelineResult, PipelineState
+
+    from shards.build import _stage_counts
+
+    _out, manifest = built
+    with caplog.at_level(logging.WARNING, logger="shards.build"):
+        counts, problems = _stage_counts(PipelineResult(PipelineState.DONE), manifest["dropped"], manifest["rows"])
+    assert problems == []
+    assert {stage: sc.to_json() for stage, sc in counts.items()} == manifest["stages"]
+    assert "reported no Beam metrics" in caplog.text
+
+
+def test_metrics_that_disagree_with_the_output_fail_the_build(built):
+    """Where the runner does report metrics, they must say what the output says."""
+    import apache_beam as beam
+
+    from core.beam import StageCounter, pipeline_options
+    from core.beam_config import BeamConfig
+    from shards.build import _stage_counts
+
+    class CountOneRead(beam.DoFn):
+        def process(self, element):
+            counter = StageCounter("read")
+            counter.seen()
+            counter.kept()
+            yield element
+
+    _out, manifest = built
+    with beam.Pipeline(options=pipeline_options(BeamConfig())) as pipeline:
+        pipeline | beam.Create([1]) | beam.ParDo(CountOneRead())
+    _counts, problems = _stage_counts(pipeline.result, manifest["dropped"], manifest["rows"])
+    assert any(problem.startswith("stage read: the runner's metrics count") for problem in problems), problems
+
+
 def test_read_stage_counts_every_response_record(built, crawl):
     read = built[1]["stages"]["read"]
     # 12 articles + 3 exact copies + syndicated + wikipedia + german + bot check + 404 = 20 responses in
