@@ -22,7 +22,7 @@ TOKENS ?= $(OUT)/tokens
 ARGS ?=
 PIP_VERSION := 26.3
 
-.PHONY: setup sample demo test crawl harvest build-dataset train bench clean
+.PHONY: setup pywb sample demo test crawl harvest build-dataset train bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,23 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed
 
+# pywb (the archive tests' Wayback server) in a virtualenv of its own: its pins conflict with ours
+# (constraints-pywb.txt says which). The tests run its `wayback`, `warcserver` and `wb-manager`.
+$(VENV)-pywb/.installed: constraints-pywb.txt
+	test -x $(VENV)-pywb/bin/python || $(PYTHON) -m venv $(VENV)-pywb
+	$(VENV)-pywb/bin/pip install -q -c constraints-pywb.txt pywb==2.10.0
+	touch $@
+
+pywb: $(VENV)-pywb/.installed
+
 # Idempotent: regenerates only when the build is missing or outdated (sample/bundled.py).
 sample: setup
 	$(VENV)/bin/python -m sample
 
-demo: setup
+demo: setup pywb
 	$(WEBTEXT) demo --out $(OUT)/demo $(ARGS)
 
-test: setup
+test: setup pywb
 	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
 harvest: setup $(if $(findstring $(SAMPLE),$(DUMPS)),sample)

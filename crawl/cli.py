@@ -1,4 +1,4 @@
-"""Subcommands of the crawl stage: `harvest`, `crawl` and `replay`."""
+"""Subcommands of the crawl stage: `harvest`, `crawl`, `crawl-report` and `replay`."""
 
 import argparse
 import sys
@@ -7,6 +7,7 @@ import sys
 def register(subparsers, common) -> None:
     _add_harvest(subparsers, common)
     _add_crawl(subparsers, common)
+    _add_crawl_report(subparsers, common)
     _add_replay(subparsers, common)
 
 
@@ -55,10 +56,20 @@ def _add_crawl(subparsers, common) -> None:
                     "politeness, retries, size/time limits, private addresses refused) and write "
                     "DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and DIR/crawl_stats.json. "
                     "Rerun the same command to resume an interrupted crawl: URLs that any earlier "
-                    "run into DIR logged, whatever its --shard, are not fetched again.",
+                    "run into DIR logged, whatever its --shard, are not fetched again. The URL table "
+                    "is streamed (memory grows with the shard, not the table). Both paths may be on "
+                    "an object store (s3://, gs://; pass Beam's filesystem options after `--`, e.g. "
+                    "-- --s3_endpoint_url=...): a remote --out is crawled in crawl.local_work_dir "
+                    "and published at the end, WARC files first, then log parts, then stats. "
+                    "With --set crawl.source=live_then_archive, dead links (dns, 4xx, 5xx, timeouts, "
+                    "redirect failures, soft-404 and parked pages) are fetched from a web archive instead "
+                    "(crawl.archive.*: the Wayback Machine by default, or Common Crawl); "
+                    "crawl.source=archive takes every page from the archive.",
     )
-    parser.add_argument("--urls", required=True, metavar="DIR", help="URL table directory (urls-*.parquet)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--urls", required=True, metavar="DIR",
+                        help="URL table directory (urls-*.parquet of a finished harvest; s3://, gs:// work too)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory (s3://, gs:// work too: see crawl.local_work_dir)")
     parser.add_argument("--shard", type=_shard, default="0/1", metavar="I/N",
                         help="crawl only shard I of N (by hash of url_key), e.g. 0/4; default 0/1")
     parser.add_argument("--replay", metavar="WEB_DIR",
@@ -93,6 +104,33 @@ def _run_crawl(args, cfg) -> int:
     if not stats["complete"]:
         print(f"webtext crawl: {stats['missing']} URLs not finished; rerun the same command to resume")
         return 1
+    return 0
+
+
+def _add_crawl_report(subparsers, common) -> None:
+    parser = subparsers.add_parser(
+        "crawl-report", parents=[common],
+        help="write a crawl folder's link-rot report anew (crawl_report.md/.png, crawl_stats.json)",
+        description="Read every crawl log part of DIR and write the link-rot report (outcomes by "
+                    "Reddit post year and by domain, crawl.report_top_domains of them; the share "
+                    "recovered from a web archive and the share lost for good) as DIR/crawl_report.md, "
+                    "DIR/crawl_report.png and the key crawl_report of DIR/crawl_stats.json. Every "
+                    "`webtext crawl` does this itself; use it for folders crawled by older versions.",
+    )
+    parser.add_argument("dir", metavar="DIR", help="a `webtext crawl --out` folder (no crawl writing it now)")
+    parser.set_defaults(func=_run_crawl_report)
+
+
+def _run_crawl_report(args, cfg) -> int:
+    import os
+
+    from crawl.report import REPORT_CHART, REPORT_MARKDOWN, update_crawl_stats
+
+    report = update_crawl_stats(args.dir, cfg.crawl.report_top_domains)
+    print(f"{report['urls']} URLs: {report['ok_live']} fetched live, {report['recovered_from_archive']} "
+          f"({report['recovered_share']:.1%}) recovered from a web archive, {report['lost']} "
+          f"({report['lost_share']:.1%}) lost for good; see {os.path.join(args.dir, REPORT_MARKDOWN)} "
+          f"and {REPORT_CHART}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 import ipaddress
 from datetime import datetime, timezone
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -37,14 +37,11 @@ class HarvestConfig(Section):
     read_chunk_bytes: int = Field(ge=1)
     max_line_bytes: int = Field(ge=1)  # longer lines: counted drop
     merge_buckets: int = Field(ge=1)  # parallelism of the per-URL merge (hash buckets of url_key)
-    output_files: int = Field(ge=1)  # urls-NNNNN-of-MMMMM.parquet, rows spread by url_key hash
-
-    @field_validator("output_files")
-    @classmethod
-    def _files_from_buckets(cls, value: int, info) -> int:
-        if value > info.data.get("merge_buckets", value):
-            raise ValueError("output_files must not exceed merge_buckets (each file takes whole buckets)")
-        return value
+    spill_posts: int = Field(ge=1)  # kept posts a dump reader holds before writing them to a sorted run
+    # urls-NNNNN-of-MMMMM.parquet: None = ceil(urls / rows_per_file) files (at least 1), rows
+    # spread by a hash of url_key; an integer = exactly that many files.
+    rows_per_file: int = Field(ge=1)
+    output_files: Annotated[int, Field(ge=1)] | None
 
     @field_validator("created_after", "created_before")
     @classmethod
@@ -57,6 +54,46 @@ class HarvestConfig(Section):
     @classmethod
     def _lower_case(cls, value: list[str]) -> list[str]:
         return [v.strip().lower().strip(".") for v in value if v.strip()]
+
+
+class ArchiveConfig(Section):
+    """Where `crawl.source: archive | live_then_archive` looks pages up (crawl/archive.py)."""
+
+    defaults_key: ClassVar[str] = "crawl.archive"
+
+    kind: Literal["wayback", "commoncrawl"]
+    cdx_url: str  # CDX server endpoint (Wayback CDX API, a pywb /<coll>/cdx or /<coll>/index, a CC index)
+    replay_url: str  # wayback: raw capture at "{timestamp}" of "{url}" (Wayback's id_ form)
+    data_url: str  # commoncrawl: prefix of the CDX row's WARC `filename` (fetched by byte range)
+    # The capture window: the latest HTTP 200 capture with after <= time < before wins.
+    before: datetime | None  # exclusive; naive times are UTC
+    after: datetime | None  # inclusive
+    requests_per_second: float = Field(gt=0)  # all archive requests together (one download slot)
+
+    @field_validator("before", "after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+    @field_validator("cdx_url", "data_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("replay_url")
+    @classmethod
+    def _replay_template(cls, value: str) -> str:
+        if "{timestamp}" not in value or "{url}" not in value:
+            raise ValueError(f"must contain {{timestamp}} and {{url}}, got {value!r}")
+        parts = urlsplit(value.replace("{timestamp}", "0").replace("{url}", "u"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL template, got {value!r}")
+        return value
 
 
 class CrawlConfig(Section):
@@ -99,8 +136,19 @@ class CrawlConfig(Section):
     # 132 KB: level 1 costs 0.59 ms per page for output 0.28 of the input; 2: 1.04 ms, 0.23;
     # 6: 1.9 ms, 0.20 (stdlib zlib: level 1 1.42 ms, 0.24; 6 3.7 ms, 0.20).
     warc_gzip_level: int = Field(ge=0, le=9)
+    # A redirect hop's body is kept (in memory until its page is written) and stored up to this
+    # many bytes; the rest is cut and its record marked `WARC-Truncated: length`.
+    warc_max_redirect_body_bytes: int = Field(ge=0)
     log_flush_rows: int = Field(ge=1)  # checkpoint the crawl log every N rows ...
     log_flush_seconds: float = Field(gt=0)  # ... or every N seconds
+    report_top_domains: int = Field(ge=1)  # domains listed in the link-rot report (crawl/report.py)
+    # Where a crawl whose --out is an object store works before publishing (crawl/mirror.py);
+    # None: a folder under the system temp dir named after a hash of --out.
+    local_work_dir: str | None
+    # Where pages come from: live fetches, an archive (`archive` section), or live first and the
+    # archive for URLs that failed live (crawl/archive.py RECOVERABLE_OUTCOMES; never robots).
+    source: Literal["live", "archive", "live_then_archive"]
+    archive: ArchiveConfig
 
     @field_validator("static_hosts")
     @classmethod

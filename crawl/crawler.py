@@ -1,10 +1,17 @@
 """The crawl: fetch the harvested URLs with Scrapy into WARC files and a crawl log.
 
 Outputs (docs/contracts.md): DIR/warc/*.warc.gz, DIR/crawl_log/*.parquet and
-DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well). Crawling into the
+DIR/crawl_stats.json (per shard: DIR/crawl_stats-I-of-N.json as well), whose link-rot report
+(`crawl_report`, crawl/report.py) is also DIR/crawl_report.md and .png. Crawling into the
 same directory again resumes, whatever `--shard` setting earlier runs had: URLs any of them
 logged are skipped, WARC bytes no log row refers to are cut off. The command (`webtext
 crawl`) is in crawl/cli.py.
+
+Memory follows the shard, not the URL table: the shard's rows are selected in one streaming
+pass (crawl/url_table.py), the resume state is a sorted array of URL digests
+(crawl/crawl_log.py), and the spider pulls the pending rows lazily, one table batch at a time.
+A DIR on an object store is crawled in a local work folder and published at the end
+(crawl/mirror.py).
 """
 
 from __future__ import annotations
@@ -18,17 +25,23 @@ import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import numpy as np
 from scrapy.crawler import AsyncCrawlerProcess
 
+from core import fsio
 from core.lock import FolderBusyError, exclusive_folder
 from core.stats import counts_from_outcomes, write_stats_json
+from crawl.archive import ARCHIVE_SLOT
 from crawl.config import CrawlConfig
 from crawl.crawl_log import PART_NAME, CrawlLogWriter, LoggedState, log_parts, read_logged_state
+from crawl.mirror import default_work_dir, publish, sync_down
 from crawl.replay import serve
+from crawl.report import REPORT_CHART, REPORT_MARKDOWN, write_crawl_report
 from crawl.spider import Recorder, UrlTableSpider
-from crawl.url_table import Shard, read_url_table, shard_rows
+from crawl.url_table import Shard, open_url_table, select_shard
 from crawl.warc import WarcWriter, truncate_after
 
 log = logging.getLogger(__name__)
@@ -136,8 +149,12 @@ def scrapy_settings(config: CrawlConfig, verbose: bool = False, loopback_hosts=f
         "WEBTEXT_PROXY": config.proxy,
         "WEBTEXT_MAX_CRAWL_DELAY": config.max_crawl_delay,
         "WEBTEXT_MAX_REDIRECTS": config.max_redirects,
+        "WEBTEXT_MAX_REDIRECT_BODY_BYTES": config.warc_max_redirect_body_bytes,
         "WEBTEXT_RETRY_BACKOFF_BASE": config.retry_backoff_base,
         "WEBTEXT_RETRY_MAX_DELAY": config.retry_max_delay,
+        # Archive requests (crawl/archive.py) share one slot: one at a time, requests_per_second.
+        "DOWNLOAD_SLOTS": {ARCHIVE_SLOT: {"concurrency": 1, "delay": 1.0 / config.archive.requests_per_second,
+                                          "jitter": 0.0}},
     }
 
 
@@ -157,8 +174,8 @@ def shard_lock(out: str, shard: Shard):
 TAGGED_NAME = re.compile(r"\.?crawl-(\d+)-of-(\d+)[-.]")
 
 
-def recover(out: str, shard: Shard, wanted: set[str]) -> LoggedState:
-    """Read what earlier runs logged for the URLs in `wanted`, under any shard setting, and make
+def recover(out: str, shard: Shard, wanted: np.ndarray) -> LoggedState:
+    """Read what earlier runs logged for the URLs in `wanted` (sorted digests), under any shard setting, and make
     their WARC files end at the last logged record (a kill leaves unlogged records behind).
 
     Call it holding `shard`'s lock. Runs with another shard count crawl some of the same URLs:
@@ -181,8 +198,8 @@ def recover(out: str, shard: Shard, wanted: set[str]) -> LoggedState:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(torn_part)  # a checkpoint part a kill interrupted mid-write (never renamed)
                 actions["torn_log_part_removed"] += 1
-    if state.urls:
-        log.info("resuming: %d URLs already logged; WARC files %s", len(state.urls), dict(actions))
+    if len(state):
+        log.info("resuming: %d URLs already logged; WARC files %s", len(state), dict(actions))
     return state
 
 
@@ -230,41 +247,56 @@ def run_scrapy(settings: dict, spider_kwargs: dict) -> None:
 
 def crawl(urls_dir: str, out: str, config: CrawlConfig, shard: Shard = Shard(0, 1),
           replay_web: str | None = None, verbose: bool = False, progress: bool = True) -> dict:
-    """Crawl one shard of the URL table into `out`; returns the stats written to disk."""
-    rows = shard_rows(read_url_table(urls_dir), shard)
-    wanted = {row["url"] for row in rows}
-    crawl_log = os.path.join(out, "crawl_log")
-    with shard_lock(out, shard):
-        state = recover(out, shard, wanted)
-        pending = [row for row in rows if row["url"] not in state.urls]
+    """Crawl one shard of the URL table into `out` (a local folder, or an object store through
+    a local work folder: crawl/mirror.py); returns the stats written."""
+    shard_rows = select_shard(open_url_table(urls_dir), shard)
+    wanted = shard_rows.wanted()
+    remote = not fsio.is_local(out)
+    folder = (config.local_work_dir or default_work_dir(out)) if remote else out
+    if remote:
+        sync_down(out, folder)
+    crawl_log = os.path.join(folder, "crawl_log")
+    with shard_lock(folder, shard):
+        state = recover(folder, shard, wanted)
+        pending = ~state.contains(shard_rows.url_digests)
+        pending_count = int(pending.sum())
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         prefix = f"crawl-{shard.tag}-{run_id}"
         started = time.monotonic()
         recorder_outcomes: Counter = Counter()
-        if pending:
-            recorder_outcomes = _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress)
+        if pending_count:
+            recorder_outcomes = _crawl_pending(shard_rows.rows(pending), pending_count, folder, prefix, config,
+                                               replay_web, verbose, progress)
         elapsed = time.monotonic() - started
         # Only this run can have logged URLs of this shard meanwhile (see `recover`).
         state.read(log_parts(crawl_log, f"{prefix}-"), wanted)
-    missing = len(wanted) - len(state.urls)
-    # URLs an interrupted run did not finish count as `pending`, so the numbers still add up.
-    counts = {"crawl": counts_from_outcomes("crawl", state.outcomes + Counter(pending=missing))}
-    extra = {
-        "shard": shard.tag, "urls": len(rows), "logged": len(state.urls), "missing": missing,
-        "complete": missing == 0, "duplicate_rows": state.duplicates,
-        "this_run": {"urls": len(pending), "seconds": round(elapsed, 3),
-                     "pages_per_second": round(sum(recorder_outcomes.values()) / elapsed, 2) if elapsed else 0.0},
-        "log_parts": len(log_parts(crawl_log, f"crawl-{shard.tag}-")),
-    }
-    stats_name = "crawl_stats.json" if shard.count == 1 else f"crawl_stats-{shard.tag}.json"
-    write_stats_json(os.path.join(out, stats_name), counts, extra)
-    if shard.count > 1:
-        _write_combined_stats(out)
+        missing = len(shard_rows) - len(state)
+        # URLs an interrupted run did not finish count as `pending`, so the numbers still add up.
+        counts = {"crawl": counts_from_outcomes("crawl", state.outcomes + Counter(pending=missing))}
+        extra = {
+            "shard": shard.tag, "urls": len(shard_rows), "logged": len(state), "missing": missing,
+            "complete": missing == 0, "duplicate_rows": state.duplicates,
+            "this_run": {"urls": pending_count, "seconds": round(elapsed, 3),
+                         "pages_per_second": round(sum(recorder_outcomes.values()) / elapsed, 2) if elapsed else 0.0},
+            "log_parts": len(log_parts(crawl_log, f"crawl-{shard.tag}-")),
+        }
+        stats_name = "crawl_stats.json" if shard.count == 1 else f"crawl_stats-{shard.tag}.json"
+        if shard.count == 1:  # sharded crawls: the combined crawl_stats.json carries it, over every shard
+            extra["crawl_report"] = write_crawl_report(folder, config.report_top_domains)
+        write_stats_json(os.path.join(folder, stats_name), counts, extra)
+        if shard.count > 1:
+            _write_combined_stats(folder, config.report_top_domains)
+        if remote:  # under the lock: no run of these shards is writing their files
+            tags = [shard.tag, *(other.tag for other in _other_shard_counts(folder, shard))]
+            publish(folder, out, tags, sorted({stats_name, "crawl_stats.json", REPORT_MARKDOWN, REPORT_CHART}))
     return {"counts": counts, **extra}
 
 
-def _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress) -> Counter:
+def _crawl_pending(pending: Iterator[dict], pending_count: int, out, prefix, config, replay_web, verbose,
+                   progress) -> Counter:
+    """Crawl the rows `pending` yields (lazily: the spider pulls them as it has room)."""
     loopback_hosts: frozenset[str] = frozenset()
+    archive_proxy = config.proxy  # the operator's proxy, not the --replay one
     with contextlib.ExitStack() as stack:
         if replay_web:
             server = stack.enter_context(serve(replay_web))
@@ -272,18 +304,21 @@ def _crawl_pending(pending, out, prefix, config, replay_web, verbose, progress) 
         warc = WarcWriter(os.path.join(out, "warc"), prefix, config.warc_max_bytes,
                           {"operator": config.contact, "http-header-user-agent": user_agent(config),
                            "robots": "obey" if config.obey_robots else "ignore"}, config.warc_gzip_level)
-        recorder = Recorder(warc, CrawlLogWriter(os.path.join(out, "crawl_log"), prefix), len(pending),
+        recorder = Recorder(warc, CrawlLogWriter(os.path.join(out, "crawl_log"), prefix), pending_count,
                             config.log_flush_rows, config.log_flush_seconds, progress)
         run_scrapy(scrapy_settings(config, verbose, loopback_hosts), {
             "rows": pending, "recorder": recorder, "html_types": config.html_content_types,
             "sniff_types": config.sniff_content_types, "start_backlog": 4 * config.concurrent_requests,
+            "source": config.source, "archive": config.archive, "max_redirects": config.max_redirects,
+            "archive_proxy": archive_proxy,
         })
         recorder.close()
         return recorder.outcomes
 
 
-def _write_combined_stats(out: str) -> None:
-    """crawl_stats.json over every log part in `out`, each URL once (complete once all shards ran).
+def _write_combined_stats(out: str, report_top_domains: int) -> None:
+    """crawl_stats.json over every log part in `out`, each URL once (complete once all shards ran),
+    with the link-rot report over them all (crawl/report.py).
 
     Under a lock, so the shard that finishes last always writes the complete picture."""
     with open(os.path.join(out, ".crawl_stats.lock"), "w") as lock:
@@ -295,4 +330,5 @@ def _write_combined_stats(out: str) -> None:
         shards.update(match["tag"] for match in (PART_NAME.fullmatch(os.path.basename(path)) for path in log_parts(crawl_log))
                       if match)
         write_stats_json(os.path.join(out, "crawl_stats.json"), {"crawl": counts_from_outcomes("crawl", state.outcomes)},
-                         {"shards_seen": sorted(shards), "duplicate_rows": state.duplicates})
+                         {"shards_seen": sorted(shards), "duplicate_rows": state.duplicates,
+                          "crawl_report": write_crawl_report(out, report_top_domains)})

@@ -48,6 +48,8 @@ from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from crawl.warc import RedirectHop, header_pairs, warc_now
+
 log = logging.getLogger(__name__)
 
 
@@ -221,8 +223,8 @@ class AddressGuardMiddleware:
         if refusal is not None:
             kind, message = refusal
             raise kind(message)
-        if self.proxy:
-            request.meta["proxy"] = self.proxy
+        if self.proxy:  # archive requests bring their own (crawl/archive.py: never the --replay proxy)
+            request.meta.setdefault("proxy", self.proxy)
         return None
 
     async def _verdict(self, host: str) -> tuple[type[CrawlRefusal], str] | None:
@@ -540,11 +542,20 @@ class ChainRedirectMiddleware(RedirectMiddleware):
     even when it closes on the last allowed hop. A hop carries no Referer, as a browser's
     would not: the start request had none, and a redirect keeps the referrer of the request it
     answers.
+
+    Each redirect answer followed is kept, as a `crawl.warc.RedirectHop`, in the next request's
+    meta[REDIRECT_HOPS] (a new list per hop: Scrapy copies meta shallowly), so the WARC holds
+    every hop's own request and 3xx response. It runs before decompression, so a hop's body is
+    stored as received, up to WEBTEXT_MAX_REDIRECT_BODY_BYTES (what a request carries until its
+    page is written stays small, whatever a server puts into its redirects).
     """
+
+    REDIRECT_HOPS = "webtext_redirect_hops"
 
     def __init__(self, settings):
         super().__init__(settings)
         self.max_hops = settings.getint("WEBTEXT_MAX_REDIRECTS")
+        self.max_hop_body = settings.getint("WEBTEXT_MAX_REDIRECT_BODY_BYTES")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -567,6 +578,14 @@ class ChainRedirectMiddleware(RedirectMiddleware):
         if len(chain) > self.max_hops:
             raise TooManyRedirects(f"more than {self.max_hops} redirects")
         redirected.dont_filter = True
+        hop = RedirectHop(
+            url=request.url, status=response.status, response_headers=header_pairs(response.headers),
+            body=response.body[:self.max_hop_body], request_method=request.method,
+            request_headers=header_pairs(request.headers), fetch_time=warc_now(),
+            ip_address=str(response.ip_address) if response.ip_address else None,
+            body_truncated=len(response.body) > self.max_hop_body,
+        )
+        redirected.meta[self.REDIRECT_HOPS] = [*request.meta.get(self.REDIRECT_HOPS, ()), hop]
         return redirected
 
 

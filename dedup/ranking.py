@@ -2,14 +2,16 @@
 
 Best first: highest Reddit `score` (the karma signal WebText selects on), then earliest
 `created_utc` (the original is usually posted first), then smallest `url`, then smallest `id`
-(unique, so the order is total and the choice never depends on processing order).
+(unique, so the order is total and the choice never depends on processing order). A document
+without Reddit provenance (null `score` / `created_utc`: a page of a foreign WARC built without
+`--urls`) ranks after every document that has it.
 """
 
 from __future__ import annotations
 
 import math
 
-Rank = tuple  # (-score, created_utc, url, id): smaller is better
+Rank = tuple  # (-score, created_utc, url, id): smaller is better; a null number is +inf
 
 
 def _number(doc: dict, field: str) -> float | int:
@@ -19,6 +21,10 @@ def _number(doc: dict, field: str) -> float | int:
     ):
         raise ValueError(f"dedup: document {doc.get('id')!r}: {field!r} must be a number, got {value!r}")
     return value
+
+
+def _number_or_null(doc: dict, field: str) -> float | int | None:
+    return None if doc.get(field) is None else _number(doc, field)
 
 
 def _string(doc: dict, field: str) -> str:
@@ -34,7 +40,9 @@ def rank_key(doc: dict) -> Rank:
     if not doc_id:
         raise ValueError("dedup: document with an empty 'id'")
     _string(doc, "text")
-    return (-_number(doc, "score"), _number(doc, "created_utc"), _string(doc, "url"), doc_id)
+    score, created = _number_or_null(doc, "score"), _number_or_null(doc, "created_utc")
+    return (math.inf if score is None else -score, math.inf if created is None else created,
+            _string(doc, "url"), doc_id)
 
 
 def doc_id(rank: Rank) -> str:

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
+from zlib_ng import zlib_ng
 
 from core.beam import DROPPED, KEPT, NAMESPACE_PREFIX, StageCounter, stage_diagnostics
 from extract.config import ExtractConfig
@@ -29,7 +30,10 @@ from extract.lines import enabled_rules
 from extract.quality import first_failure
 
 log = logging.getLogger(__name__)
-RAW_KEYS = ("body", "content_type")
+# A page whose BODY_DEFLATED key is true carries its body zlib-deflated: the build's reader sends
+# bodies so (shards/warc_source.py), a quarter of the bytes through the shuffles before extraction.
+BODY_DEFLATED = "body_deflated"
+RAW_KEYS = ("body", "content_type", BODY_DEFLATED)
 EXTRACT_STAGE = "extract"
 LINES_REMOVED_PREFIX = "lines_removed."
 
@@ -63,6 +67,8 @@ class ExtractDoFn(beam.DoFn):
         self.counter.seen()
         url = page.get("final_url") or page.get("url")
         body = page.get("body")
+        if page.get(BODY_DEFLATED) and isinstance(body, (bytes, bytearray)):
+            body = zlib_ng.decompress(body)
         document = {key: value for key, value in page.items() if key not in RAW_KEYS}
         if not isinstance(body, (bytes, bytearray)):
             log.warning("extract: page %s has no bytes body (%s)", url, type(body).__name__)

@@ -44,6 +44,11 @@ class Sample:
         return self.folder / generate.DUMP_FILE
 
     @property
+    def archive(self) -> Path:
+        """A web archive of dead sample links: captures.warc.gz and captures.json (what it recovers)."""
+        return self.folder / generate.ARCHIVE_DIR
+
+    @property
     def truth(self) -> Path:
         """The dump's ground truth (tests check the harvest and the crawl against it)."""
         return self.folder / generate.TRUTH_FILE

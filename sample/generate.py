@@ -9,6 +9,7 @@ is written from how each record was built, never by running the harvest. See sam
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -33,6 +34,7 @@ from sample import handwritten as hw
 WEB_DIR = "web"
 DUMP_FILE = "reddit/RS_sample.zst"
 TRUTH_FILE = "reddit/RS_sample.expected.json"  # the dump's ground truth (tests read it)
+ARCHIVE_DIR = "archive"  # a small web archive of dead sample links (captures.warc.gz + captures.json)
 SEED = 20171201
 WINDOW_LOG = 31  # 2 GiB window, like the real Pushshift .zst dumps (needs `zstd --long=31`)
 MIN_SCORE = 3
@@ -1109,6 +1111,71 @@ def compress_dump(data: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
+# A web archive of some dead links (crawl.source: live_then_archive in the demo)
+
+ARCHIVE_WINDOW_END = "2018-01-01"  # crawl.archive.before's default: captures from then on do not count
+VANISHED = Site("vanished-site.example", "The Vanished Daily", "modern", "")  # not served live
+
+
+def _mixed_article(web: Web, picks: list[int], title: str, date: str) -> Page:
+    """An article of paragraphs from three different sample articles: new text (its 5-word
+    shingles overlap no single page enough to be a near duplicate), real English."""
+    articles = [web.pages[key] for key in sorted(web.pages) if web.kinds[key] == "article"]
+    blocks = [block for pick in picks for block in articles[pick].blocks[:3]]
+    return Page(VANISHED.host, "/", title, blocks, "en", "Staff reporter", date)
+
+
+def _warc_response(url: str, date: str, status: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """One gzip member holding a WARC/1.0 response record (deterministic: id from url and date)."""
+    http = (f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+            + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+    record_id = hashlib.sha1(f"{url} {date}".encode()).hexdigest()
+    digest = base64.b32encode(hashlib.sha1(body).digest()).decode()
+    warc = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:sha1:{record_id}>\r\n"
+            f"WARC-Date: {date}\r\nWARC-Target-URI: {url}\r\nWARC-Payload-Digest: sha1:{digest}\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+            ).encode("utf-8") + http + b"\r\n\r\n"
+    member = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return member.compress(warc) + member.flush()  # no file name or time in the gzip header
+
+
+def build_archive(web: Web) -> tuple[bytes, dict]:
+    """captures.warc.gz (what pywb's `wb-manager add` indexes) and captures.json: which dead
+    links of the dump the archive recovers and what becomes of the others."""
+    html_type = [("Content-Type", "text/html; charset=utf-8")]
+    story, moved, error_page, old_story = (
+        _mixed_article(web, [1, 9, 17], "City council approves the new harbour plan", "2017-04-12"),
+        _mixed_article(web, [3, 11, 19], "Ten years of the community garden", "2017-05-20"),
+        _mixed_article(web, [5, 13, 21], "Storm closes the coastal road", "2017-07-02"),
+        _mixed_article(web, [7, 15, 23], "Harbour plan: first draft", "2016-11-20"))
+    page = lambda article: TEMPLATES["modern"](VANISHED, article).encode("utf-8")  # noqa: E731
+    captures = [  # (url, WARC-Date, status, headers, body)
+        ("http://vanished-site.example/2017/04/story.html", "2016-11-20T08:00:00Z", "200 OK", html_type, page(old_story)),
+        ("http://vanished-site.example/2017/04/story.html", "2017-05-02T10:30:00Z", "200 OK", html_type, page(story)),
+        ("http://vanished-site.example/2017/04/story.html", "2019-02-01T00:00:00Z", "404 Not Found", html_type, b"gone"),
+        ("http://faults.test/gone/removed.html", "2017-06-01T09:00:00Z", "301 Moved Permanently",
+         [("Location", "http://faults.test/gone/new-home.html")], b""),
+        ("http://faults.test/gone/new-home.html", "2017-06-01T09:00:01Z", "200 OK", html_type, page(moved)),
+        ("http://faults.test/error/500.html", "2017-08-15T12:00:00Z", "200 OK", html_type, page(error_page)),
+        ("http://faults.test/gone/missing.html", "2019-03-01T00:00:00Z", "200 OK", html_type, page(story)),
+    ]
+    warc = b"".join(_warc_response(*capture) for capture in captures)
+    manifest = {
+        "about": "Captures of dead sample links, for `crawl.source: live_then_archive` (the demo serves "
+                 "captures.warc.gz with pywb). `recovered`: URL -> final URL of the page the archive gives "
+                 "(the latest 200 capture before window_end, a redirect capture followed); every other URL "
+                 "whose live outcome is recoverable ends in archive_missing.",
+        "window_end": ARCHIVE_WINDOW_END,
+        "recovered": {"http://vanished-site.example/2017/04/story.html": "http://vanished-site.example/2017/04/story.html",
+                      "http://faults.test/gone/removed.html": "http://faults.test/gone/new-home.html",
+                      "http://faults.test/error/500.html": "http://faults.test/error/500.html"},
+        "captured_after_window_only": ["http://faults.test/gone/missing.html"],
+        "captures": [{"url": url, "date": date, "status": int(status.split()[0])} for url, date, status, _, _ in captures],
+    }
+    return warc, manifest
+
+
+# ---------------------------------------------------------------------------------------------
 
 def _json_text(doc) -> str:
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -1150,6 +1217,12 @@ def generate(out: Path) -> dict[str, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
     dump_path.write_bytes(compress_dump(dump))
     truth_path.write_text(_json_text(truth), encoding="utf-8")
+    archive_dir = out / ARCHIVE_DIR
+    shutil.rmtree(archive_dir, ignore_errors=True)
+    archive_dir.mkdir(parents=True)
+    warc, manifest = build_archive(web)
+    (archive_dir / "captures.warc.gz").write_bytes(warc)
+    (archive_dir / "captures.json").write_text(_json_text(manifest), encoding="utf-8")
     html_pages = sum(1 for k in routes if routes[k].get("body", "").endswith((".html", ".htm"))
                      and routes[k]["headers"]["Content-Type"].startswith("text/html"))
     return {"routes": len(routes), "html_pages": html_pages, "hosts": len(hosts),

@@ -1,9 +1,13 @@
 """`webtext build`: WARC pages -> extracted, filtered, deduplicated train/val/test Parquet shards.
 
 One Beam pipeline:
-    WARC files -> read (response records, HTTP 200, provenance) -> ExtractPages (extract,
+    WARC files -> read (response and revisit records, HTTP 200, provenance; 3xx records as
+    redirects) -> captures (shards/captures.py: revisits resolved, Reddit provenance joined from
+    `--urls` through the redirects, one capture kept per document id) -> ExtractPages (extract,
     filter) -> strip Wikipedia by final URL -> Deduplicate (exact, near) -> split by URL hash
     -> shard by id hash -> one sorted, atomically written Parquet file per shard.
+Without `--urls` the provenance columns are what the WARC carries: null for a WARC that does
+not come from our crawler.
 Every stage also hands each record it drops to its `DROPPED` output; those become the audit
 table `DIR/dropped/` (id, url, final_url, stage, reason, duplicate_of, ...; the text only with
 `build.audit_text`), sharded and written by the workers like the splits. Its rows per stage
@@ -28,9 +32,12 @@ from core.beam_config import BeamConfig
 from core.lock import exclusive_folder
 from core.section import config_hash
 from core.stats import StageCounts, counts_from_drops
+from crawl.url_table import url_table_files
 from crawl.urls import is_wikipedia
 from dedup.pipeline import Deduplicate
 from extract.pipeline import ExtractPages, removed_lines
+from shards.captures import Captures
+from shards.card import crawl_report_beside
 from shards.manifest import (
     STAGE_CHAIN,
     DatasetConfig,
@@ -39,13 +46,14 @@ from shards.manifest import (
     count_problems,
     dropped_section,
     input_listing,
+    named_input_listing,
     make_manifest,
     ordered_counts,
     read_manifest,
 )
 from shards.split import AssignShards, AssignSplits
 from shards.verify import verify_dataset
-from shards.warc_source import ReadWarcPages, find_warc_files, warc_root
+from shards.warc_source import REDIRECTS, ReadWarc, crawl_folder, list_warc_inputs
 from shards.writer import (
     DROPPED_DIR,
     DROPPED_SCHEMA,
@@ -84,17 +92,11 @@ class StripWikipedia(beam.DoFn):
         yield doc
 
 
-def _survivor_order(doc: dict) -> tuple:
-    """Among records with the same id (a URL fetched twice), keep the earliest fetch."""
-    return (doc["crawl_time"], doc["warc_file"], doc["warc_offset"])
-
-
 class WriteShard(beam.DoFn):
-    """((split, index, count), documents) -> drops only; stages the Parquet shard + sidecar.
+    """((split, index, count), documents) -> nothing; stages the Parquet shard + sidecar.
 
-    Stage `write`: documents in, rows written out; a second record of an id already in the
-    shard (same URL crawled twice) is dropped as `duplicate_id`, a duplicate of the kept
-    record (`duplicate_of` = the same id, whose `dup_count` takes it in)."""
+    Stage `write`: documents in, rows written out (ids are unique: the captures stage keeps one
+    capture per id)."""
 
     def __init__(self, staging: str, row_group_docs: int, compression_level: int):
         self.staging = staging
@@ -104,22 +106,8 @@ class WriteShard(beam.DoFn):
 
     def process(self, element):
         (split, index, count), docs = element
-        by_id: dict[str, dict] = {}
-        later: list[dict] = []  # records of an id that is already in the shard
-        for doc in docs:
-            self.counter.seen()
-            kept = by_id.get(doc["id"])
-            if kept is None:
-                by_id[doc["id"]] = doc
-                continue
-            first, second = sorted((kept, doc), key=_survivor_order)
-            by_id[doc["id"]] = first
-            later.append(second)
-        for doc in later:
-            kept = by_id[doc["id"]]
-            by_id[doc["id"]] = {**kept, "dup_count": (kept.get("dup_count") or 0) + 1 + (doc.get("dup_count") or 0)}
-            yield self.counter.drop("duplicate_id", doc, duplicate_of=doc["id"])
-        rows = [to_row(by_id[doc_id]) for doc_id in sorted(by_id)]
+        rows = sorted((to_row(doc) for doc in docs), key=lambda row: row["id"])
+        self.counter.seen(len(rows))
         data = shard_bytes(pa.Table.from_pylist(rows, schema=SCHEMA), self.row_group_docs, self.compression_level)
         name = shard_name(split, index, count)
         stage_shard(self.staging, name, split, len(rows), data)
@@ -147,30 +135,29 @@ def _dropped_shard_key(row: dict) -> str:
     return row["url"] or f"{row['warc_file']}@{row['warc_offset']}"
 
 
-def build_pipeline(pipeline: beam.Pipeline, files: list[str], root: str, staging: str,
-                   dataset_config: DatasetConfig) -> None:
+def build_pipeline(pipeline: beam.Pipeline, files: list[tuple[str, str]], staging: str,
+                   dataset_config: DatasetConfig, url_files: list[str] | None = None) -> None:
+    """The build; `files`: (path, warc_file name) of each WARC (`list_warc_inputs`);
+    `url_files`: the URL table's `urls-*.parquet` files (`--urls`), or None."""
     build_config = dataset_config.build
-    read = (
-        pipeline
-        | "WarcFiles" >> beam.Create(files)
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadWarc" >> beam.ParDo(ReadWarcPages(root)).with_outputs(DROPPED, main=KEPT)
-    )
-    docs, extract_dropped = read[KEPT] | "Extract" >> ExtractPages(dataset_config.extract, with_dropped=True)
+    read = pipeline | "ReadWarc" >> ReadWarc(files)  # index each file, spread its ranges, read them
+    pages, captures_dropped = {"pages": read[KEPT], "redirects": read[REDIRECTS]} | "Captures" >> Captures(
+        url_files, build_config.unknown_urls, dataset_config.max_redirects)
+    docs, extract_dropped = pages | "Extract" >> ExtractPages(dataset_config.extract, with_dropped=True)
     wikipedia = docs | "StripWikipedia" >> beam.ParDo(
         StripWikipedia(dataset_config.wikipedia_domains)).with_outputs(DROPPED, main=KEPT)
     docs, dedup_dropped = wikipedia[KEPT] | "Deduplicate" >> Deduplicate(dataset_config.dedup, with_dropped=True)
-    written = (
+    (
         docs
         | "Split" >> AssignSplits(build_config)
         | "Shard" >> AssignShards(build_config.docs_per_shard)
         | "GroupShards" >> beam.GroupByKey()
         | "WriteShards" >> beam.ParDo(WriteShard(staging, build_config.row_group_docs,
-                                                 build_config.compression_level)).with_outputs(DROPPED, main=KEPT)
+                                                 build_config.compression_level))
     )
     with_text = build_config.audit_text
     (
-        (read[DROPPED], extract_dropped, wikipedia[DROPPED], dedup_dropped, written[DROPPED])
+        (read[DROPPED], captures_dropped, extract_dropped, wikipedia[DROPPED], dedup_dropped)
         | "AllDropped" >> beam.Flatten()
         | "AuditRows" >> beam.Map(lambda record: (DROPPED_DIR, to_dropped_row(record, with_text)))
         | "ShardDropped" >> AssignShards(build_config.docs_per_shard, _dropped_shard_key)
@@ -200,40 +187,46 @@ def _stage_counts(result, dropped: dict, rows_written: int) -> tuple[dict[str, S
     return counts, problems
 
 
-def _up_to_date(out: str, dataset_config: DatasetConfig, inputs: list[dict]) -> bool:
+def _up_to_date(out: str, dataset_config: DatasetConfig, inputs: list[dict], url_table: list[dict] | None) -> bool:
     try:
         old = read_manifest(out)
     except (FileNotFoundError, ValueError):
         return False
     same = (old["config_hash"] == config_hash(dataset_config) and old["inputs"] == inputs
-            and old["code_version"] == code_version())
+            and old.get("url_table") == url_table and old["code_version"] == code_version())
     return same and not verify_dataset(out)
 
 
-def run_build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, out: str,
-              beam_args: list[str] = (), force: bool = False) -> dict:
-    """Build the dataset in `out`; returns the manifest.
+def run_build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str | list[str], out: str,
+              beam_args: list[str] = (), force: bool = False, urls: str | None = None) -> dict:
+    """Build the dataset in `out`; returns the manifest. `warc`: the `--warc` values (WARC
+    files, crawl folders, globs; shards.warc_source.list_warc_inputs). `urls`: a `webtext
+    harvest` output whose provenance is joined to the pages (None: the WARC's own provenance).
 
     A second build into the same local `out` at the same time is refused (core.lock): its
     staging and publish would interleave with this one's. Object stores have no such lock.
     """
     with exclusive_folder(out, "build") if fsio.is_local(out) else contextlib.nullcontext():
-        return _build(dataset_config, beam_config, warc, out, beam_args, force)
+        return _build(dataset_config, beam_config, [warc] if isinstance(warc, str) else list(warc), out,
+                      beam_args, force, urls)
 
 
-def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, out: str,
-           beam_args: list[str], force: bool) -> dict:
-    root = warc_root(warc)
-    files = find_warc_files(root)
-    inputs = input_listing(files, root)
-    if not force and _up_to_date(out, dataset_config, inputs):
+def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: list[str], out: str,
+           beam_args: list[str], force: bool, urls: str | None) -> dict:
+    options = pipeline_options(beam_config, beam_args)  # first: it hands S3/GCS options to FileSystems
+    files = list_warc_inputs(warc)
+    root = crawl_folder(warc)  # where a crawl report may be: None unless one crawl folder is given
+    inputs = named_input_listing(files)
+    url_files = url_table_files(urls) if urls is not None else None  # checked before the pipeline starts
+    url_table = input_listing(url_files, urls) if url_files is not None else None
+    if not force and _up_to_date(out, dataset_config, inputs, url_table):
         log.info("%s is up to date with these inputs, config and code (use --force to rebuild)", out)
         return read_manifest(out)
-    log.info("building from %d WARC file(s) under %s into %s", len(files), root, out)
+    log.info("building from %d WARC file(s) (%s) into %s", len(files), ", ".join(warc), out)
     staging = fresh_staging(out)
 
-    with beam.Pipeline(options=pipeline_options(beam_config, beam_args)) as pipeline:
-        build_pipeline(pipeline, files, root, staging, dataset_config)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, files, staging, dataset_config, url_files)
 
     build_config = dataset_config.build
     staged = staged_shards(staging)
@@ -252,6 +245,9 @@ def _build(dataset_config: DatasetConfig, beam_config: BeamConfig, warc: str, ou
                              schema_json(SCHEMA), counts, inputs, dropped)
     # Lines, not documents: known only from the runner's metrics (null where it reports none).
     manifest["lines_removed"] = removed_lines(pipeline.result, dataset_config.extract) if reported_stage_counts(pipeline.result) is not None else None
+    manifest["crawl_report"] = crawl_report_beside(root) if root else None  # the crawl's link rot, for the card; null if none beside the WARCs
+    if url_table is not None:
+        manifest["url_table"] = url_table  # the `--urls` files, as `inputs` lists the WARC files
     publish(out, manifest, STATS_FILE, counts, {"rows": manifest["splits"], "lines_removed": manifest["lines_removed"]},
             build_config.top_domains)
     return manifest

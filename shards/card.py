@@ -5,12 +5,15 @@ describes exactly the rows a reader gets: sizes per split, what every stage drop
 why, where the text comes from, and how long documents are. Its YAML front matter makes DIR
 a Hugging Face dataset folder: `datasets.load_dataset(DIR)` reads the splits (the
 `configs` name their files, so nothing else in DIR is mistaken for data), and the Hub shows
-language, size and license.
+language, size and license. Where the build found its crawl's `crawl_stats.json` (next to the
+WARC folder, `crawl_report_beside`), the card also summarises the crawl's link rot.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import logging
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,10 +31,15 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from core import fsio  # noqa: E402
 from shards.split import SPLITS  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 CARD = "README.md"
 LENGTH_CHART = "card_lengths.png"
 DOMAIN_CHART = "card_domains.png"
 FUNNEL_CHART = "card_funnel.png"
+CRAWL_STATS = "crawl_stats.json"
+# What the card's link-rot section reads of a crawl_report (crawl/report.py).
+CRAWL_REPORT_KEYS = {"urls", "ok_live", "recovered_from_archive", "lost", "recovered_share", "lost_share", "by_year"}
 # Our split folders under Hugging Face's split names (`datasets` calls validation `validation`).
 HF_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 # The Hub's size_categories, by number of documents (upper bound, label).
@@ -48,6 +56,8 @@ class CorpusStats:
     words_per_doc: list = field(default_factory=list)
     domains: Counter = field(default_factory=Counter)
     langs: Counter = field(default_factory=Counter)
+    # documents with Reddit provenance (a score); the others come from WARCs without it (null columns)
+    with_provenance: int = 0
 
 
 def most_frequent(counter: Counter, n: int) -> list[tuple[str, int]]:
@@ -61,7 +71,8 @@ def corpus_stats(out: str, shards: list[dict]) -> CorpusStats:
     lengths = []
     for shard in shards:
         with FileSystems.open(fsio.join(out, shard["path"])) as fh:
-            for batch in pq.ParquetFile(fh).iter_batches(columns=["domain", "lang", "n_words", "n_chars"]):
+            for batch in pq.ParquetFile(fh).iter_batches(columns=["domain", "lang", "n_words", "n_chars", "score"]):
+                stats.with_provenance += batch.num_rows - batch.column("score").null_count
                 cols = batch.to_pydict()
                 stats.domains.update(cols["domain"])
                 stats.langs.update(cols["lang"])
@@ -180,6 +191,63 @@ def front_matter(manifest: dict) -> str:
     return "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
+def crawl_report_beside(warc_root: str) -> dict | None:
+    """The link-rot report (`crawl_report`, crawl/report.py) of the crawl whose WARC folder is
+    `warc_root`: from `crawl_stats.json` in that folder or, for a crawl's `warc/` folder, in its
+    parent. None where there is none (WARCs from elsewhere, crawls by older versions); a stats
+    file that cannot be read, or whose report lacks what the card shows, is logged and skipped."""
+    root = warc_root.rstrip("/")
+    candidates = [fsio.join(root, CRAWL_STATS)]
+    if posixpath.basename(root) == "warc":
+        candidates.append(fsio.join(posixpath.dirname(root), CRAWL_STATS))
+    for path in candidates:
+        if not FileSystems.exists(path):
+            continue
+        try:
+            with FileSystems.open(path) as fh:
+                report = json.loads(fh.read().decode("utf-8")).get("crawl_report")
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("%s is unreadable (%s): the dataset card leaves out the crawl's link rot", path, exc)
+            return None
+        if report is not None and not (isinstance(report, dict) and CRAWL_REPORT_KEYS <= set(report)):
+            log.warning("%s has a crawl_report without %s: the dataset card leaves out the crawl's link rot",
+                        path, ", ".join(sorted(CRAWL_REPORT_KEYS - set(report if isinstance(report, dict) else ()))))
+            return None
+        return report
+    return None
+
+
+def link_rot_section(report: dict | None) -> str:
+    """The card's summary of the crawl's link rot (empty without a report)."""
+    if not report:
+        return ""
+    year_rows = [[row["year"], f"{row['urls']:,}", f"{row['ok_live']:,}", f"{row['recovered_from_archive']:,}",
+                  f"{row['lost']:,}", f"{row['lost_share']:.1%}"] for row in report["by_year"]]
+    live_share = report["ok_live"] / report["urls"] if report["urls"] else 0.0
+    return f"""## Link rot
+
+The crawl behind these documents tried {report['urls']:,} links posted on Reddit: {report['ok_live']:,}
+({live_share:.1%}) were fetched live, {report['recovered_from_archive']:,} ({report['recovered_share']:.1%}) were
+recovered from a web archive and {report['lost']:,} ({report['lost_share']:.1%}) were lost for good (no page, live
+or archived). Documents come from the fetched pages only. By the year of each link's first Reddit post:
+
+{_table(["year", "links", "fetched live", "recovered from archive", "lost", "lost share"], year_rows)}
+
+`crawl_report.md` and `crawl_report.png` in the crawl folder break this down by domain and outcome.
+
+"""
+
+
+def provenance_note(stats: CorpusStats) -> str:
+    """A line for the Sources section where some documents lack Reddit provenance, else nothing."""
+    missing = stats.documents - stats.with_provenance
+    if not missing:
+        return ""
+    return (f"{missing:,} of {stats.documents:,} documents have no Reddit provenance (`score`, `post_ids`, "
+            "`subreddits`, `created_utc` are null): their WARCs did not carry it and the build was given no "
+            "`--urls` for them (or kept them with `build.unknown_urls: keep`).\n\n")
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -245,9 +313,9 @@ Every record that entered a stage either left it or was dropped for a named reas
 
 {_table(["stage", "reason", "records"], drop_rows) if drop_rows else "Nothing was dropped."}
 
-## Sources
+{link_rot_section(manifest.get("crawl_report"))}## Sources
 
-{_table(["#", "domain", "documents", "share"], domain_rows) if domain_rows else "No documents."}
+{provenance_note(stats)}{_table(["#", "domain", "documents", "share"], domain_rows) if domain_rows else "No documents."}
 
 ![top domains]({DOMAIN_CHART})
 

@@ -11,7 +11,7 @@ def dataset_config(cfg):
     from shards.manifest import DatasetConfig
 
     return DatasetConfig(extract=cfg.extract, dedup=cfg.dedup, build=cfg.build,
-                         wikipedia_domains=cfg.harvest.wikipedia_domains)
+                         wikipedia_domains=cfg.harvest.wikipedia_domains, max_redirects=cfg.crawl.max_redirects)
 
 
 def build_summary(manifest: dict, out: str) -> str:
@@ -37,10 +37,8 @@ def build_summary(manifest: dict, out: str) -> str:
 def _build(args: argparse.Namespace, cfg) -> int:
     from shards.build import run_build
 
-    if len(args.warc) > 1:
-        raise ValueError(f"--warc given {len(args.warc)} times ({', '.join(args.warc)}): build reads one crawl "
-                         "folder; run one build per folder")
-    manifest = run_build(dataset_config(cfg), cfg.beam, args.warc[0], args.out, args.beam_args, force=args.force)
+    manifest = run_build(dataset_config(cfg), cfg.beam, args.warc, args.out, args.beam_args, force=args.force,
+                         urls=args.urls)
     print(build_summary(manifest, args.out))
     return 0
 
@@ -67,16 +65,30 @@ def register(subparsers, common) -> None:
         "build", parents=[common],
         help="WARC crawl output -> extracted, filtered, deduplicated train/val/test Parquet shards",
         description=(
-            "Run the dataset Beam pipeline: read the crawl's WARC files, extract main text, filter, "
+            "Run the dataset Beam pipeline: read WARC files (this crawl's or any other crawler's; one big "
+            "file is split by record offsets over the workers), keep one capture per URL (live over "
+            "archive, then the latest; revisits resolved; Reddit provenance joined from --urls), extract "
+            "main text, filter, "
             "strip Wikipedia, remove exact and near duplicates, split train/val/test by URL hash and "
             "write zstd Parquet shards to OUT/<split>/, plus OUT/manifest.json and a dataset card "
             "OUT/README.md. Beam options go after `--`."),
     )
-    parser.add_argument("--warc", required=True, metavar="DIR", action="append",
-                        help="crawl output dir or its warc/ folder; *.warc.gz files are found recursively "
-                             "(one folder: a second --warc is refused rather than ignored)")
+    parser.add_argument("--warc", required=True, metavar="PATH_OR_GLOB", nargs="+", action="extend",
+                        help="WARC files (.warc.gz per-record gzip or plain .warc, from any crawler), crawl "
+                             "output dirs or their warc/ folder (searched recursively), or globs of these "
+                             "(gs://, s3:// work too); repeatable, all are read. A file is recorded as "
+                             "warc_file relative to the folder it was found under; with several values each "
+                             "name is prefixed by the value's position (0/..., 1/...). Damaged records are "
+                             "skipped and counted (warc_bad_record); reading resumes at the next record")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="dataset folder (local path or Beam filesystem URL)")
+    parser.add_argument("--urls", metavar="URLDIR",
+                        help="a `webtext harvest --out` folder: join its Reddit provenance (post_ids, subreddits, "
+                             "score, created_utc) to each page by normalised URL, also through the WARC's own "
+                             "redirect records (up to crawl.max_redirects hops); a page no URL of it leads to is "
+                             "dropped as not_in_url_table or, with build.unknown_urls=keep, kept with null "
+                             "provenance. Without --urls the WARC's own provenance is used (null for WARCs "
+                             "from other crawlers)")
     parser.add_argument("--force", action="store_true",
                         help="rebuild even if OUT already holds a verified build of the same inputs, config and code")
     parser.set_defaults(func=_build)

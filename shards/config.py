@@ -1,6 +1,6 @@
 """Config section `build`: the dataset build pipeline, splits and Parquet shards."""
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -30,6 +30,9 @@ class BuildConfig(Section):
     compression_level: int = Field(ge=1, le=22)  # zstd level
     top_domains: int = Field(ge=1)  # domains listed and charted in the dataset card
     audit_text: bool  # keep each dropped document's text in the audit table DIR/dropped/ (else null)
+    # `webtext build --urls`: a page no URL of the table leads to is dropped as `not_in_url_table`
+    # (drop) or kept with null provenance (keep).
+    unknown_urls: Literal["keep", "drop"]
 
     @model_validator(mode="after")
     def _fractions_leave_train(self) -> "BuildConfig":

@@ -31,7 +31,9 @@ SHARD_KEYS = ("path", "split", "rows", "bytes", "sha256")  # what the manifest l
 REQUIRED_KEYS = {"code_version", "config", "config_hash", "inputs", "rows", "schema", "shards", "splits", "stages"}
 DROPPED_KEYS = {"files", "rows", "schema", "counts"}  # the `dropped` entry, where a build wrote one
 # Build stages in pipeline order; each one's `out` is the next one's `in`.
-STAGE_CHAIN = ["read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near", "write"]
+STAGE_CHAIN = ["read", "captures", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near", "write"]
+# Chain stages that manifests written before them lack: they chain only where recorded.
+LATER_STAGES = ("captures",)
 
 
 class DatasetConfig(Section):
@@ -41,6 +43,7 @@ class DatasetConfig(Section):
     dedup: DedupConfig
     build: BuildConfig
     wikipedia_domains: list[str]  # harvest.wikipedia_domains: the build strips these too
+    max_redirects: int  # crawl.max_redirects: hops `--urls` follows back from a page to a harvested URL
 
 
 def code_version() -> dict:
@@ -59,10 +62,17 @@ def code_version() -> dict:
 
 
 def input_listing(files: list[str], root: str) -> list[dict]:
-    """The WARC inputs (name relative to the WARC folder, size) that the manifest records."""
+    """The inputs (name relative to `root`, size) that the manifest records."""
+    return named_input_listing([(path, relative_name(path, root)) for path in files])
+
+
+def named_input_listing(files: list[tuple[str, str]]) -> list[dict]:
+    """The inputs (recorded name, size) that the manifest records, in the order given: `files`
+    are (path, name) pairs, e.g. shards.warc_source.list_warc_inputs."""
+    paths = [path for path, _name in files]
     return [
-        {"path": relative_name(path, root), "bytes": match.metadata_list[0].size_in_bytes}
-        for path, match in zip(files, FileSystems.match(files))
+        {"path": name, "bytes": match.metadata_list[0].size_in_bytes}
+        for (_path, name), match in zip(files, FileSystems.match(paths) if paths else [])
     ]
 
 
@@ -165,8 +175,10 @@ def remove_manifest(out: str) -> None:
 
 
 def ordered_counts(counts: dict[str, StageCounts]) -> dict[str, StageCounts]:
-    """Chain stages in pipeline order (zero if a stage saw nothing), then any others."""
-    known = {stage: counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN}
+    """Chain stages in pipeline order (zero if a stage saw nothing; a LATER_STAGES one only if
+    present: a build passes it, counts copied from an older manifest lack it), then any others."""
+    known = {stage: counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN
+             if stage in counts or stage not in LATER_STAGES}
     return {**known, **{stage: count for stage, count in sorted(counts.items()) if stage not in known}}
 
 
@@ -174,7 +186,8 @@ def count_problems(counts: dict[str, StageCounts], rows_written: int) -> list[st
     """Every way the stage counts fail to account for each record exactly once."""
     problems = [f"stage {stage.stage}: in={stage.records_in} != out={stage.records_out} + "
                 f"dropped={stage.total_dropped} {stage.dropped}" for stage in counts.values() if not stage.reconciles()]
-    chain = [counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN]
+    chain = [counts.get(stage, StageCounts(stage)) for stage in STAGE_CHAIN
+             if stage in counts or stage not in LATER_STAGES]
     for previous, following in zip(chain, chain[1:]):
         if previous.records_out != following.records_in:
             problems.append(f"records lost between stages: {previous.stage}.out={previous.records_out} "

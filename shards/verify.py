@@ -4,7 +4,8 @@ Checks every listed shard (present, size, sha256, readable Parquet, row count, s
 no unlisted shard sits in a split folder (a leftover of another build: readers globbing the
 folder would pick it up), and that the recorded stage counts reconcile with the rows. The
 audit table `dropped/` (when the manifest lists one) gets the same file checks, and its rows,
-counted by stage and reason, must equal every stage's drop counts.
+counted by stage and reason, must equal every stage's drop counts. DIR may be a local folder
+or an object-store prefix (s3://, gs://; `core.fsio`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import hashlib
 from collections import Counter
 
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
-
 from core import fsio
 from core.stats import StageCounts
 from shards.manifest import audit_problems, count_problems, read_manifest
@@ -26,7 +25,7 @@ CHUNK = 1 << 20
 
 def _sha256(path: str) -> str:
     digest = hashlib.sha256()
-    with FileSystems.open(path) as fh:
+    with fsio.open_read(path) as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -40,17 +39,17 @@ def check_shard(out: str, shard: dict, schema: list[dict]) -> list[str]:
     """Problems with one listed shard (empty list: it is exactly as recorded)."""
     name = shard["path"]
     path = fsio.join(out, name)
-    found = FileSystems.match([path])[0].metadata_list
+    found = fsio.match(path)
     if not found:
         return [f"{name}: missing"]
     problems = []
-    size = found[0].size_in_bytes
+    size = found[0][1]
     if size != shard["bytes"]:
         problems.append(f"{name}: {size} bytes, manifest says {shard['bytes']}")
     if _sha256(path) != shard["sha256"]:
         problems.append(f"{name}: sha256 differs from the manifest (file changed or corrupted)")
     try:
-        with FileSystems.open(path) as fh:
+        with fsio.open_read(path) as fh:
             parquet = pq.ParquetFile(fh)
             rows = parquet.metadata.num_rows
             columns = _without_descriptions(schema_json(parquet.schema_arrow))
@@ -73,9 +72,9 @@ def unlisted_shards(out: str, manifest: dict) -> list[str]:
     listed = {fsio.join(out, shard["path"]) for shard in files}
     extra = []
     for folder in (*SPLITS, DROPPED_DIR):
-        for meta in FileSystems.match([fsio.join(out, folder, "*.parquet")])[0].metadata_list:
-            if meta.path not in listed:
-                extra.append(f"{meta.path}: not in the manifest, so not part of the dataset (remove it)")
+        for path, _size in fsio.match(fsio.join(out, folder, "*.parquet")):
+            if path not in listed:
+                extra.append(f"{path}: not in the manifest, so not part of the dataset (remove it)")
     return sorted(extra)
 
 
@@ -88,7 +87,7 @@ def dropped_problems(out: str, dropped: dict, counts: dict[str, StageCounts]) ->
         return problems + audit_problems(counts, dropped)
     found: Counter = Counter()
     for info in dropped["files"]:
-        with FileSystems.open(fsio.join(out, info["path"])) as fh:
+        with fsio.open_read(fsio.join(out, info["path"])) as fh:
             table = pq.read_table(fh, columns=["stage", "reason"])
         found.update(zip(table.column("stage").to_pylist(), table.column("reason").to_pylist()))
     recorded = Counter({(stage, reason): n for stage, reasons in dropped["counts"].items()

@@ -14,7 +14,10 @@ dataset (`webtext build`, `webtext overlap decontaminate`) goes through the same
    into place, then the stats file, the card and, last, the manifest are written and the
    staging folder is removed.
 
-A killed writer therefore leaves no manifest, and its rerun replaces whatever it left.
+A killed writer therefore leaves no manifest, and its rerun replaces whatever it left. On an
+object store (s3://, gs://) DIR is a prefix and its staging folder every object under
+DIR/.staging/: a run empties it first and removes it after publishing (`core.fsio.remove_tree`),
+so no sidecar of a killed run, or of another shard count, reaches a rerun.
 Shard rows are sorted by id (the build does that), so the same documents always give
 byte-identical shards.
 """
@@ -27,7 +30,6 @@ from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from core import fsio
 from core.stats import StageCounts, write_stats_json
@@ -44,7 +46,8 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 SCHEMA = pa.schema([
     _field("id", pa.string(), "first 16 hex digits of sha256(url_key of url); unique", False),
-    _field("url", pa.string(), "the harvested URL that Reddit posts linked to"),
+    _field("url", pa.string(), "the harvested URL that Reddit posts linked to (without Reddit provenance: the "
+           "fetched URL)"),
     _field("final_url", pa.string(), "the URL the page was fetched from, after redirects"),
     _field("domain", pa.string(), "registered host of final_url (lower-case, no www.)"),
     _field("title", pa.string(), "page title found by the extractor (may be empty)"),
@@ -53,17 +56,22 @@ SCHEMA = pa.schema([
     _field("n_words", pa.int64(), "whitespace-separated words in text"),
     _field("lang", pa.string(), "ISO 639-1 language of text"),
     _field("lang_confidence", pa.float64(), "language identifier confidence in [0, 1]"),
-    _field("score", pa.int64(), "Reddit karma that admitted the URL (see harvest)"),
-    _field("post_ids", pa.list_(pa.field("element", pa.string())), "Reddit submission ids linking the URL, sorted"),
-    _field("subreddits", pa.list_(pa.field("element", pa.string())), "subreddits of those posts, sorted"),
-    _field("created_utc", pa.int64(), "earliest Reddit post time, epoch seconds"),
-    _field("crawl_time", pa.timestamp("us", tz="UTC"), "fetch time (WARC-Date)"),
+    # The four Reddit provenance columns are null for a page without it: a WARC from another crawler
+    # built without `--urls`, or a page `build.unknown_urls: keep` kept.
+    _field("score", pa.int64(), "Reddit karma that admitted the URL (see harvest); null without Reddit provenance"),
+    _field("post_ids", pa.list_(pa.field("element", pa.string())),
+           "Reddit submission ids linking the URL, sorted; null without Reddit provenance"),
+    _field("subreddits", pa.list_(pa.field("element", pa.string())),
+           "subreddits of those posts, sorted; null without Reddit provenance"),
+    _field("created_utc", pa.int64(), "earliest Reddit post time, epoch seconds; null without Reddit provenance"),
+    _field("crawl_time", pa.timestamp("us", tz="UTC"), "fetch time (WARC-Date) of the capture kept for this id"),
     _field("warc_file", pa.string(), "WARC file holding the response, relative to the WARC folder"),
     _field("warc_offset", pa.int64(), "byte offset of the response record in warc_file"),
     _field("extractor", pa.string(), "extractor that produced text"),
     _field("dup_cluster", pa.string(), "id of the duplicate cluster this document survives: its own id, which "
            "dropped/ names as duplicate_of for every document removed as its duplicate"),
-    _field("dup_count", pa.int64(), "documents removed as duplicates of this one (exact + near): its rows in dropped/"),
+    _field("dup_count", pa.int64(), "documents removed as duplicates of this one (other captures of its id, exact "
+           "+ near): its rows in dropped/"),
 ])
 # Columns with Parquet min/max statistics: what readers filter on.
 STATISTICS_COLUMNS = ["id", "score", "n_chars", "created_utc"]
@@ -142,10 +150,10 @@ def staging_dir(out: str) -> str:
 
 
 def fresh_staging(out: str) -> str:
-    """The staging folder of `out`, emptied of what an earlier, unfinished run left there."""
+    """The staging folder of `out`, emptied of what an earlier, unfinished run left there (on an
+    object store: every object under the prefix, so no sidecar of another shard count survives)."""
     staging = staging_dir(out)
-    if FileSystems.exists(staging):
-        FileSystems.delete([staging])
+    fsio.remove_tree(staging)
     fsio.makedirs(staging)
     return staging
 
@@ -160,22 +168,21 @@ def stage_shard(staging: str, path: str, split: str, rows: int, data: bytes, **e
 
 
 def _read_json(path: str) -> dict:
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read().decode("utf-8"))
+    return json.loads(fsio.read_bytes(path).decode("utf-8"))
 
 
 def staged_shard(staging: str, path: str) -> dict | None:
     """The sidecar of a finished staged shard `path`, or None."""
     sidecar = fsio.join(staging, path + ".json")
-    if not FileSystems.exists(sidecar) or not FileSystems.exists(fsio.join(staging, path)):
+    if not fsio.exists(sidecar) or not fsio.exists(fsio.join(staging, path)):
         return None
     return _read_json(sidecar)
 
 
 def staged_shards(staging: str) -> list[dict]:
     """The sidecars of every finished staged shard, by path."""
-    sidecars = FileSystems.match([fsio.join(staging, "*", "*.parquet.json")])[0].metadata_list
-    return sorted((_read_json(meta.path) for meta in sidecars), key=lambda info: info["path"])
+    sidecars = fsio.match(fsio.join(staging, "*", "*.parquet.json"))
+    return sorted((_read_json(path) for path, _size in sidecars), key=lambda info: info["path"])
 
 
 def stage_empty_splits(staging: str, shards: list[dict], row_group_docs: int, compression_level: int) -> list[dict]:
@@ -212,12 +219,12 @@ def publish(out: str, manifest: dict, stats_file: str, stats: dict[str, StageCou
     for folder in (*SPLITS, DROPPED_DIR):
         if folder in SPLITS or "dropped" in manifest:
             fsio.makedirs(fsio.join(out, folder))
-        for old in FileSystems.match([fsio.join(out, folder, "*.parquet")])[0].metadata_list:
-            if old.path not in wanted:
-                FileSystems.delete([old.path])
+        for old, _size in fsio.match(fsio.join(out, folder, "*.parquet")):
+            if old not in wanted:
+                fsio.remove(old)
     for shard in files:
-        FileSystems.rename([fsio.join(staging, shard["path"])], [fsio.join(out, shard["path"])])
+        fsio.rename(fsio.join(staging, shard["path"]), fsio.join(out, shard["path"]))
     write_stats_json(fsio.join(out, stats_file), stats, stats_extra)
     card.write_card(out, manifest, top_domains)
     write_manifest(out, manifest)
-    FileSystems.delete([staging])
+    fsio.remove_tree(staging)  # the sidecars (and, on an object store, every object under the prefix)

@@ -20,6 +20,16 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (moto's, on 127.0.0.1) with one bucket: tests/s3.py."""
+    from tests.s3 import S3Server
+
+    server = S3Server.start(tmp_path_factory.mktemp("moto") / "server.log")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _guard_stays_installed():
     yield

@@ -73,8 +73,8 @@ def _tokenizer_train(args, config) -> int:
     from training.tokenizer import train_tokenizer
 
     tokenizer_config = config.tokenizer
-    check_finished_dataset(Path(args.shards))
-    files = split_files(Path(args.shards), tokenizer_config.train_split)
+    check_finished_dataset(args.shards)
+    files = split_files(args.shards, tokenizer_config.train_split)
     texts, total = iter_split_texts(files, tokenizer_config.train_max_documents)
     progress = tqdm(texts, total=total, unit="doc", desc="reading texts")
     tokenizer = train_tokenizer(progress, tokenizer_config, show_progress=True)
@@ -95,10 +95,13 @@ def _add_tokenize(subparsers, common) -> None:
                     "TOKENS/manifest.json. Resumable: rerun the same command after an interruption.",
     )
     parser.add_argument("--shards", required=True, metavar="DIR",
-                        help="dataset shards: a finished `webtext build` (with DIR/manifest.json)")
+                        help="dataset shards: a finished `webtext build` (with DIR/manifest.json); a local folder "
+                             "or an s3:// or gs:// prefix")
     parser.add_argument("--tokenizer", required=True, metavar="TOKDIR",
                         help="tokenizer directory (tokenizer.json, or GPT-2's encoder.json + vocab.bpe)")
-    parser.add_argument("--out", required=True, metavar="TOKENS", help="output directory for token shards")
+    parser.add_argument("--out", required=True, metavar="TOKENS",
+                        help="output directory for token shards (a local folder, or an s3:// or gs:// prefix: "
+                             "copy it to a local disk to train)")
     parser.set_defaults(func=_tokenize)
 
 
@@ -106,7 +109,7 @@ def _tokenize(args, config) -> int:
     from core.stats import format_counts_table
     from training.tokenize import MANIFEST, check_finished_dataset, stage_counts, tokenize_shards
 
-    check_finished_dataset(Path(args.shards))
+    check_finished_dataset(args.shards)
     manifest = tokenize_shards(args.shards, args.tokenizer, args.out, config.tokenizer)
     print(format_counts_table({"tokenize": stage_counts(manifest)}))
     for split, split_state in manifest["splits"].items():

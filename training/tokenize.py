@@ -10,15 +10,22 @@ the output does not depend on the number of workers. After every shard the progr
 to `manifest.partial.json`; a rerun continues after the last finished shard, and any shard
 file that has gone missing is rebuilt from its recorded rows (and checked against its
 recorded sha256). `manifest.json` appears only when every split is done.
+
+Both folders may be object-store prefixes (s3://, gs://): paths are strings and all I/O goes
+through `core.fsio`, which loads Beam's FileSystems for remote paths only. On a remote `out` the
+tokenizer copy is saved to a local temporary folder (the workers load it from there) and
+uploaded beside the tokens; the workers get the command's object-store options.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import tempfile
 from collections import Counter, deque
 from dataclasses import dataclass
 from itertools import islice
@@ -31,6 +38,7 @@ import pyarrow.parquet as pq
 
 from tqdm import tqdm
 
+from core import fsio
 from core.fsio import atomic_write_bytes, atomic_write_text
 from core.stats import StageCounts, write_stats_json
 from training.config import TokenizerConfig
@@ -46,41 +54,48 @@ TOKENIZER_COPY = "tokenizer"
 
 
 # -- reading dataset shards ------------------------------------------------------------------
-def check_finished_dataset(shards_dir: Path) -> None:
+def check_finished_dataset(shards_dir) -> None:
     """Refuse a dataset folder that `webtext build` has not finished (no manifest.json) or that
     holds Parquet files its manifest does not list: either would tokenize a dataset nobody built."""
     # Beam-backed modules: imported here, so the tokenize worker processes never load Beam
     from shards.manifest import read_manifest
     from shards.verify import unlisted_shards
 
-    if not shards_dir.is_dir():
+    shards_dir = str(shards_dir)
+    if not fsio.isdir(shards_dir):
         raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
-    unlisted = unlisted_shards(str(shards_dir), read_manifest(str(shards_dir)))
+    unlisted = unlisted_shards(shards_dir, read_manifest(shards_dir))
     if unlisted:
         more = f" (and {len(unlisted) - 1} more: `webtext verify {shards_dir}` lists them)" if len(unlisted) > 1 else ""
         raise ValueError(unlisted[0] + more)
 
 
-def _unreadable(path: Path, exc: Exception) -> ValueError:
+def _unreadable(path: str, exc: Exception) -> ValueError:
     """The one-line error for a dataset shard that pyarrow cannot read."""
+    dataset = os.path.dirname(os.path.dirname(path))
     return ValueError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())}); the dataset shard is "
-                      f"damaged: `webtext verify {path.parent.parent}` checks the dataset, `webtext build` rebuilds it")
+                      f"damaged: `webtext verify {dataset}` checks the dataset, `webtext build` rebuilds it")
 
 
-def split_files(shards_dir: Path, split: str) -> list[Path]:
+def split_files(shards_dir, split: str) -> list[str]:
     """The Parquet files of one split, sorted; clear errors when there are none."""
-    if not shards_dir.is_dir():
+    shards_dir = str(shards_dir)
+    if not fsio.isdir(shards_dir):
         raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
-    files = sorted((shards_dir / split).glob("*.parquet"))
+    folder = fsio.join(shards_dir, split)
+    if fsio.is_local(folder):
+        files = sorted(str(path) for path in Path(folder).glob("*.parquet"))
+    else:
+        files = [path for path, _size in fsio.match(fsio.join(folder, "*.parquet"))]
     if not files:
-        raise ValueError(f"{shards_dir / split}: no Parquet shards for split {split!r}")
+        raise ValueError(f"{folder}: no Parquet shards for split {split!r}")
     return files
 
 
-def open_shard(path: Path) -> pq.ParquetFile:
+def open_shard(path: str) -> pq.ParquetFile:
     """A dataset shard, checked to be Parquet with a string `text` column."""
     try:
-        parquet_file = pq.ParquetFile(path)
+        parquet_file = pq.ParquetFile(path if fsio.is_local(path) else fsio.open_read(path))
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     schema = parquet_file.schema_arrow
@@ -91,7 +106,7 @@ def open_shard(path: Path) -> pq.ParquetFile:
     return parquet_file
 
 
-def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterator[str], int]:
+def iter_split_texts(files: list[str], max_documents: int = 0) -> tuple[Iterator[str], int]:
     """(non-empty texts in file order, their number as the metadata tells it) for streaming."""
     shards = [open_shard(f) for f in files]
     total = sum(parquet_file.metadata.num_rows for parquet_file in shards)
@@ -111,7 +126,7 @@ def iter_split_texts(files: list[Path], max_documents: int = 0) -> tuple[Iterato
     return texts(), limit
 
 
-def _read_texts(path: Path, parquet_file: pq.ParquetFile) -> Iterator[list]:
+def _read_texts(path: str, parquet_file: pq.ParquetFile) -> Iterator[list]:
     """The `text` column of one shard in batches; damage found while decoding is `_unreadable`."""
     try:
         for batch in parquet_file.iter_batches(columns=["text"], batch_size=1024):
@@ -132,7 +147,7 @@ class Piece:
     first_row: int
 
 
-def plan_pieces(files: list[Path], from_row: int, to_row: int) -> list[Piece]:
+def plan_pieces(files: list[str], from_row: int, to_row: int) -> list[Piece]:
     """The pieces covering split rows [from_row, to_row) (rows numbered across files in order)."""
     pieces, row = [], 0
     for path in files:
@@ -159,8 +174,10 @@ _worker_tokenizer: Tokenizer | None = None
 _worker_dtype = "uint16"
 
 
-def _init_worker(tokenizer_dir: str, parallel_inside: bool) -> None:
+def _init_worker(tokenizer_dir: str, parallel_inside: bool, store_options: list[str] | None) -> None:
     global _worker_tokenizer, _worker_dtype
+    if store_options is not None:  # the command's object-store options, for remote dataset shards
+        fsio.use_options(store_options)
     if not parallel_inside:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the pool is the parallelism
     _worker_tokenizer = load_tokenizer(tokenizer_dir)
@@ -175,10 +192,10 @@ def _tokenize_piece(piece: Piece) -> PieceTokens | str:
     never collects, and multiprocessing would then warn of leaked semaphores after the error."""
     tokenizer = _worker_tokenizer
     try:
-        table = open_shard(Path(piece.path)).read_row_group(piece.row_group, columns=["text"])
+        table = open_shard(piece.path).read_row_group(piece.row_group, columns=["text"])
         texts = table.column("text").slice(piece.start, piece.stop - piece.start).to_pylist()
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        return str(_unreadable(Path(piece.path), exc))
+        return str(_unreadable(piece.path, exc))
     except ValueError as exc:  # open_shard's own
         return str(exc)
     kept, dropped = [], []
@@ -224,13 +241,13 @@ class _PiecePool:
     def _results(self, pieces: list[Piece]) -> Iterator[PieceTokens | str]:
         if self.workers <= 1:
             if not self.loaded_here:
-                _init_worker(self.tokenizer_dir, parallel_inside=True)
+                _init_worker(self.tokenizer_dir, parallel_inside=True, store_options=None)
                 self.loaded_here = True
             yield from map(_tokenize_piece, pieces)
             return
         if self.pool is None:  # spawn: no fork of a process that may hold Rust/torch threads
             self.pool = multiprocessing.get_context("spawn").Pool(
-                self.workers, initializer=_init_worker, initargs=(self.tokenizer_dir, False))
+                self.workers, initializer=_init_worker, initargs=(self.tokenizer_dir, False, fsio.options()))
         todo = iter(pieces)
         pending = deque(self.pool.apply_async(_tokenize_piece, (p,)) for p in islice(todo, 2 * self.workers))
         while pending:
@@ -246,10 +263,10 @@ def token_dtype(vocab_size: int) -> str:
     return "uint16" if vocab_size <= 2**16 else "uint32"
 
 
-def _write_shard(root: Path, split: str, index: int, tokens: np.ndarray, dtype: str) -> dict:
+def _write_shard(root: str, split: str, index: int, tokens: np.ndarray, dtype: str) -> dict:
     data = tokens.astype("<u2" if dtype == "uint16" else "<u4").tobytes()
     file = f"{split}/shard-{index:05d}.bin"
-    atomic_write_bytes(str(root / file), data)
+    atomic_write_bytes(fsio.join(root, file), data)
     return {"file": file, "tokens": len(tokens), "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -289,19 +306,19 @@ class _SplitCutter:
 
 
 # -- the stage -------------------------------------------------------------------------------
-def _fingerprint(files: list[Path]) -> list[dict]:
-    return [{"file": path.name, "bytes": path.stat().st_size, "rows": open_shard(path).metadata.num_rows}
+def _fingerprint(files: list[str]) -> list[dict]:
+    return [{"file": os.path.basename(path), "bytes": fsio.size(path), "rows": open_shard(path).metadata.num_rows}
             for path in files]
 
 
-def _load_state(out: Path, expected: dict) -> dict | None:
+def _load_state(out: str, expected: dict) -> dict | None:
     """The saved progress (final or partial manifest), if it was made from the same inputs."""
     for name in (MANIFEST, PARTIAL):
-        path = out / name
-        if not path.is_file():
+        path = fsio.join(out, name)
+        if not fsio.exists(path):
             continue
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
+            state = json.loads(fsio.read_bytes(path).decode("utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc}); delete {out} to start over") from None
         for key, value in expected.items():
@@ -314,10 +331,10 @@ def _load_state(out: Path, expected: dict) -> dict | None:
 
 def tokenize_shards(shards_dir, tokenizer_dir, out, config: TokenizerConfig, progress: bool = True) -> dict:
     """Tokenize every configured split present in `shards_dir`; returns the manifest."""
-    shards_dir, out = Path(shards_dir), Path(out)
-    if not shards_dir.is_dir():
+    shards_dir, out = str(shards_dir), str(out)
+    if not fsio.isdir(shards_dir):
         raise FileNotFoundError(f"{shards_dir}: dataset shard directory not found")
-    present = [split for split in config.splits if (shards_dir / split).is_dir()]
+    present = [split for split in config.splits if fsio.isdir(fsio.join(shards_dir, split))]
     if not present:
         raise ValueError(f"{shards_dir}: none of the splits {config.splits} is there")
     files = {split: split_files(shards_dir, split) for split in present}
@@ -329,31 +346,50 @@ def tokenize_shards(shards_dir, tokenizer_dir, out, config: TokenizerConfig, pro
     }
     state = _load_state(out, expected) or {
         **expected, "dtype": dtype, "vocab_size": tokenizer.vocab_size, "eot_id": tokenizer.eot_id,
-        "tokenizer_dir": str((out / TOKENIZER_COPY).resolve()), "splits": {},
+        "tokenizer_dir": _tokenizer_dir(out), "splits": {},
     }
-    for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run's atomic writes
-        stale.unlink()
-    tokenizer.save(out / TOKENIZER_COPY)  # the tokens are only readable with their tokenizer
-    tokenizer_copy = str(out / TOKENIZER_COPY)
+    if fsio.is_local(out):
+        for stale in [*Path(out).glob(".*.tmp"), *Path(out).glob("*/.*.tmp")]:  # a killed run's atomic writes
+            stale.unlink()
 
     def save_progress():
-        atomic_write_text(str(out / PARTIAL), json.dumps(state, indent=1) + "\n")
+        atomic_write_text(fsio.join(out, PARTIAL), json.dumps(state, indent=1) + "\n")
 
-    with _PiecePool(tokenizer_copy, config.workers) as pool:
+    with _saved_tokenizer(tokenizer, out) as tokenizer_copy, _PiecePool(tokenizer_copy, config.workers) as pool:
         for split in present:
             _repair_missing(out, split, files[split], state["splits"].get(split, {}), pool, dtype)
         _tokenize_splits(out, state, files, pool, config.shard_tokens, dtype, progress, save_progress)
-    atomic_write_text(str(out / MANIFEST), json.dumps(state, indent=1) + "\n")
-    (out / PARTIAL).unlink(missing_ok=True)
+    atomic_write_text(fsio.join(out, MANIFEST), json.dumps(state, indent=1) + "\n")
+    fsio.remove(fsio.join(out, PARTIAL))
     counts = {"tokenize": stage_counts(state)}
     counts["tokenize"].check()
     summaries = {split: {key: value for key, value in split_state.items() if key != "shards"}
                  for split, split_state in state["splits"].items()}
-    write_stats_json(out / STATS, counts, {"splits": summaries})
+    write_stats_json(fsio.join(out, STATS), counts, {"splits": summaries})
     return state
 
 
-def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool: "_PiecePool", shard_tokens: int,
+def _tokenizer_dir(out: str) -> str:
+    """Where the manifest says the tokenizer copy is: absolute for a local `out`."""
+    return str(Path(out, TOKENIZER_COPY).resolve()) if fsio.is_local(out) else fsio.join(out, TOKENIZER_COPY)
+
+
+@contextlib.contextmanager
+def _saved_tokenizer(tokenizer: Tokenizer, out: str) -> Iterator[str]:
+    """Save the tokenizer beside the tokens (they are only readable with it); yields a local
+    folder holding it, which the workers load."""
+    if fsio.is_local(out):
+        tokenizer.save(Path(out, TOKENIZER_COPY))
+        yield str(Path(out, TOKENIZER_COPY))
+        return
+    with tempfile.TemporaryDirectory(prefix="webtext-tokenizer-") as local:
+        tokenizer.save(local)
+        for name in sorted(os.listdir(local)):
+            atomic_write_bytes(fsio.join(out, TOKENIZER_COPY, name), Path(local, name).read_bytes())
+        yield local
+
+
+def _tokenize_splits(out: str, state: dict, files: dict[str, list[str]], pool: "_PiecePool", shard_tokens: int,
                      dtype: str, progress: bool, save_progress) -> None:
     """Continue every unfinished split from its `next_row`, saving progress after each shard."""
     total_rows = {split: sum(fingerprint["rows"] for fingerprint in state["source"][split]) for split in files}
@@ -389,7 +425,7 @@ def _tokenize_splits(out: Path, state: dict, files: dict[str, list[Path]], pool:
             dropped.update(reason for _, reason in pending_drops)
             documents = sum(shard["documents"] for shard in split_state["shards"])
             if not documents:
-                raise ValueError(f"{files[split][0].parent}: split {split!r} has no non-empty documents")
+                raise ValueError(f"{os.path.dirname(files[split][0])}: split {split!r} has no non-empty documents")
             split_state.update(next_row=total_rows[split], dropped=dict(dropped), complete=True, rows=total_rows[split],
                                documents=documents, tokens=sum(shard["tokens"] for shard in split_state["shards"]))
             save_progress()
@@ -404,18 +440,18 @@ def stage_counts(manifest: dict) -> StageCounts:
                        sum(split_state["documents"] for split_state in manifest["splits"].values()), dict(dropped))
 
 
-def _repair_missing(out: Path, split: str, files: list[Path], split_state: dict, pool: _PiecePool, dtype: str):
+def _repair_missing(out: str, split: str, files: list[str], split_state: dict, pool: _PiecePool, dtype: str):
     """Rebuild recorded shards whose file is missing or has the wrong size, from their rows."""
     itemsize = np.dtype(dtype).itemsize
     for index, shard in enumerate(split_state.get("shards", [])):
-        path = out / shard["file"]
-        if path.is_file() and path.stat().st_size == shard["tokens"] * itemsize:
+        path = fsio.join(out, shard["file"])
+        if fsio.exists(path) and fsio.size(path) == shard["tokens"] * itemsize:
             continue
         log.warning("%s: missing or truncated, rebuilding it from rows %s", path, shard["rows"])
         parts = list(pool.map(plan_pieces(files, *shard["rows"])))
         tokens = np.concatenate([p.tokens for p in parts]) if parts else np.zeros(0, dtype)
         record = _write_shard(out, split, index, tokens, dtype)
         if record["sha256"] != shard["sha256"]:
-            path.unlink()
+            fsio.remove(path)
             raise ValueError(f"{path}: rebuilt shard differs from the recorded one (input changed?); "
                              f"delete {out} to start over")

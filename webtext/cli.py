@@ -2,6 +2,8 @@
 
 Every subcommand accepts `--config FILE` and repeated `--set section.key=value`; arguments
 after a bare `--` are Beam pipeline options (e.g. `-- --runner=DataflowRunner --project=p`).
+Those and the config's `beam.options` also configure object-store paths (s3://, gs://) for
+every command, Beam or not; each bucket on the command line is checked before the command runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import sys
 import traceback
 
-from core import __version__, netguard
+from core import __version__, fsio, netguard
 from core.lock import FolderBusyError
 
 # Stage packages whose `cli.register(subparsers, common)` adds subcommands, in --help order,
@@ -50,7 +52,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webtext",
         description="Rebuild GPT-2's WebText: Reddit dumps -> crawl -> extract/dedup -> shards -> train GPT-2.",
-        epilog="Arguments after a bare '--' are passed to Apache Beam as pipeline options.",
+        epilog="Arguments after a bare '--' are passed to Apache Beam as pipeline options; they also set up "
+               "s3:// and gs:// paths for every command (e.g. --s3_endpoint_url=URL --s3_access_key_id=KEY "
+               "--s3_secret_access_key=SECRET, or --project=P).",
     )
     parser.add_argument("--version", action="version", version=f"webtext {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -90,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.beam_args = passthrough
     try:
+        fsio.use_options(list(cfg.beam.options) + passthrough)  # S3 endpoint/credentials, GCP project
+        for path in fsio.remote_paths(argv):
+            fsio.check_remote(path)
         return int(args.func(args, cfg) or 0)
     except KeyboardInterrupt:
         print("webtext: interrupted", file=sys.stderr)

@@ -5,11 +5,15 @@ It runs exactly the commands a user would (`webtext harvest`, `crawl --replay`, 
 `--config pipelines.demo.yaml` (demo-scale settings, layered over pipelines.yaml) plus your own
 `--config`/`--set` arguments, and prints each command as it runs it: copied, a command gives the
 demo's result. Then it prints one table of per-stage counts and the validation loss. The crawl
-goes through the replay server on 127.0.0.1: nothing leaves the machine.
+goes through the replay server on 127.0.0.1: nothing leaves the machine. Its dead links are
+looked up in the sample's bundled web archive (`crawl.source: live_then_archive`), which the
+demo serves with pywb's `wayback` on 127.0.0.1 (at the port of `crawl.archive.cdx_url` in
+pipelines.demo.yaml) while the crawl runs; it then prints how many pages came from where.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -18,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 from core.stats import StageCounts, format_counts_table, stats_file
 
@@ -30,6 +36,9 @@ DEMO_MARKER = ".webtext-demo"  # marks a folder the demo made, so a rerun may cl
 # (a link to the repository's pipelines.demo.yaml), passed to and printed with every command.
 DEMO_CONFIG = (Path(__file__).parent / "pipelines.demo.yaml").resolve()
 DEMO_PROMPT = "The history of the"
+# pywb (`make pywb`) serves the bundled archive; its collection name is the path of the demo's cdx_url.
+PYWB_BIN = Path(__file__).resolve().parents[1] / ".venv-pywb" / "bin"
+ARCHIVE_COLLECTION = "sample"
 
 # (subfolder of --out, its stats file, the name earlier versions gave it): where each stage writes
 # its counts. Spelled out (tests/webtext/test_demo.py checks them against the stages' constants)
@@ -111,15 +120,19 @@ def _shown_path(path: Path) -> str:
 
 def demo_settings() -> str:
     """The settings the demo changes, one `section.key: value  # why` per line, from the file."""
-    lines, section = [], None
+    lines, sections = [], []  # sections: (indent, name) of the enclosing (nested) sections
     for line in DEMO_CONFIG.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if not line.startswith(" "):
-            section = line.split(":", 1)[0]
-            continue
+        indent = len(line) - len(line.lstrip())
         setting, _, why = line.strip().partition("#")
-        lines.append(f"  {section}.{setting.strip()}" + (f"  ({why.strip()})" if why else ""))
+        key, _, value = setting.partition(":")
+        sections = [(level, name) for level, name in sections if level < indent]
+        if not value.strip():
+            sections.append((indent, key.strip()))
+            continue
+        dotted = ".".join([name for _, name in sections] + [key.strip()])
+        lines.append(f"  {dotted}: {value.strip()}" + (f"  ({why.strip()})" if why else ""))
     return "\n".join(lines)
 
 
@@ -130,22 +143,92 @@ def _run_step(number: int, total: int, what: str, args: list[str]) -> None:
     print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
+def local_archive_port(config_files: list[str] = (), overrides: list[str] = ()) -> int | None:
+    """The port the demo serves the bundled archive on: that of `crawl.archive.cdx_url` when the
+    demo's crawl asks an archive on 127.0.0.1 (pipelines.demo.yaml), else None."""
+    from webtext.config import load_config
+
+    crawl = load_config([DEMO_CONFIG, *config_files], overrides).crawl
+    cdx = urlsplit(crawl.archive.cdx_url)
+    if crawl.source == "live" or cdx.hostname != "127.0.0.1" or not cdx.port:
+        return None
+    return cdx.port
+
+
+@contextlib.contextmanager
+def serve_bundled_archive(sample: Sample, folder: Path, port: int):
+    """pywb's `wayback` on 127.0.0.1:`port` with the sample's captures as collection `sample`."""
+    manager, wayback = PYWB_BIN / "wb-manager", PYWB_BIN / "wayback"
+    if not wayback.exists():
+        raise FileNotFoundError(f"pywb is not installed in {PYWB_BIN.parent} (run `make pywb`), or run the demo "
+                                f"without the archive: --set crawl.source=live")
+    folder.mkdir(parents=True, exist_ok=True)
+    for step in (["init", ARCHIVE_COLLECTION], ["add", ARCHIVE_COLLECTION, str(sample.archive / "captures.warc.gz")]):
+        made = subprocess.run([str(manager), *step], cwd=folder, capture_output=True, text=True)
+        if made.returncode:
+            raise RuntimeError(f"`wb-manager {shlex.join(step)}` failed: {made.stderr.strip()[-300:]}")
+    command = [str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(folder)]
+    print(f"\n[archive] the bundled web archive, served by pywb while the crawl runs\n$ {shlex.join(command)}", flush=True)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/{ARCHIVE_COLLECTION}/cdx?url=http://x.example/", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"pywb did not start on 127.0.0.1:{port} (is the port taken? choose another "
+                                       f"with --set crawl.archive.cdx_url=... and crawl.archive.replay_url=...)")
+                time.sleep(0.2)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def pages_by_source(crawl_dir: Path) -> str:
+    """One line: pages fetched live, recovered from the archive, dead links the archive lacks."""
+    import pyarrow.parquet as pq
+
+    parts = sorted((crawl_dir / "crawl_log").glob("*.parquet"))
+    if not parts:
+        return ""
+    rows = [row for part in parts for row in pq.read_table(part, columns=["outcome", "source"]).to_pylist()]
+    live = sum(row["outcome"] == "ok" and row["source"] != "archive" for row in rows)
+    archived = sum(row["outcome"] == "ok" and row["source"] == "archive" for row in rows)
+    missing = sum(row["outcome"] == "archive_missing" for row in rows)
+    errors = sum(row["outcome"] == "archive_error" for row in rows)
+    return (f"Pages by source: {live} fetched live, {archived} recovered from the web archive; "
+            f"{missing} dead links the archive does not hold, {errors} archive errors, "
+            f"{len(rows) - live - archived - missing - errors} URLs failed otherwise")
+
+
 def run_demo(args, cfg) -> int:
     from sample.bundled import ensure_built
 
     out = Path(args.out)
     prepare_out(out)
     started = time.perf_counter()
-    steps = demo_steps(out, ensure_built(), args.config, args.overrides)  # generates the sample on first use
+    sample = ensure_built()  # generates the sample on first use
+    steps = demo_steps(out, sample, args.config, args.overrides)
+    archive_port = local_archive_port(args.config, args.overrides)
     for number, (what, step_args) in enumerate(steps, 1):
+        serving = (serve_bundled_archive(sample, out / "archive", archive_port)
+                   if step_args[0] == "crawl" and archive_port else contextlib.nullcontext())
         try:
-            _run_step(number, len(steps), what, step_args)
+            with serving:
+                _run_step(number, len(steps), what, step_args)
         except subprocess.CalledProcessError as exc:
             print(f"webtext demo: `webtext {step_args[0]}` failed (exit {exc.returncode}); "
                   f"its output is above, its files under {out}/", file=sys.stderr)
             return exc.returncode or 1
+        except (FileNotFoundError, RuntimeError) as exc:
+            print(f"webtext demo: {exc}", file=sys.stderr)
+            return 1
     print("\nPer-stage counts (records in / out / dropped by reason):")
     print(format_counts_table(read_stage_counts(out)))
+    print(pages_by_source(out / "crawl"))
     losses = validation_losses(out / "run" / "log.jsonl")
     if losses:
         print("\nValidation loss: " + ", ".join(f"{loss:.2f} (step {step})" for step, loss in losses))

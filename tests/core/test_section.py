@@ -32,10 +32,13 @@ def test_no_model_field_has_a_python_default(model):
 
 @pytest.mark.parametrize("model", list(_yaml_backed_sections())[1:], ids=lambda m: m.__name__)
 def test_a_section_built_in_code_takes_the_yaml_defaults(model):
-    from_yaml = yaml.safe_load((REPO / "pipelines.yaml").read_text())[model.defaults_key]
+    from_yaml = yaml.safe_load((REPO / "pipelines.yaml").read_text())
+    loaded = load_config()
+    for part in model.defaults_key.split("."):  # nested sections: "crawl.archive"
+        from_yaml, loaded = from_yaml[part], getattr(loaded, part)
     built = model()
     assert built.model_dump(mode="json").keys() == from_yaml.keys()
-    assert built == getattr(load_config(), model.defaults_key)
+    assert built == loaded
 
 
 def test_keyword_arguments_override_one_key_and_keep_the_rest():
@@ -53,6 +56,16 @@ def test_a_partial_user_file_is_layered_over_the_defaults(tmp_path):
     assert cfg.train.max_steps == 7
     assert cfg.train.learning_rate == load_config().train.learning_rate
     assert cfg.crawl == load_config().crawl
+
+
+def test_a_nested_section_takes_overrides_key_by_key(tmp_path):
+    partial = tmp_path / "mine.yaml"
+    partial.write_text("crawl:\n  archive:\n    kind: commoncrawl\n")
+    cfg = load_config(partial, ["crawl.archive.cdx_url=http://127.0.0.1:9/coll/index"])
+    assert (cfg.crawl.archive.kind, cfg.crawl.archive.cdx_url) == ("commoncrawl", "http://127.0.0.1:9/coll/index")
+    assert cfg.crawl.archive.before == load_config().crawl.archive.before
+    with pytest.raises(ConfigError, match=r"crawl\.archive\.replay_url"):
+        load_config(overrides=["crawl.archive.replay_url=http://a.test/no-placeholders"])
 
 
 def test_a_missing_defaults_file_is_a_clear_error(tmp_path, monkeypatch):

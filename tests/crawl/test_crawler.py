@@ -10,7 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 from crawl.crawl_log import SCHEMA
 from tests.sample.truth import BUNDLED, expected_outcomes
-from tests.crawl.test_crawler_support import PAGE, crawl_cli, read_log, warc_records, write_url_table, write_web
+from tests.crawl.test_crawler_support import (
+    PAGE,
+    crawl_cli,
+    read_log,
+    warc_fields,
+    warc_records,
+    write_url_table,
+    write_web,
+)
 
 NEWS_ROBOTS = "User-agent: OtherBot\nDisallow: /\n\nUser-agent: *\nDisallow: /private/\n"
 BLOG_ROBOTS = "User-agent: *\nDisallow: /\n\nUser-agent: webtextbot\nDisallow: /drafts/\n"  # our group wins
@@ -120,22 +128,30 @@ def check_warc_files_are_valid_and_ok_rows_point_at_their_records(out, rows):
     by_position = {(r["file"], r["offset"]): r for r in records}
     ok_rows = [r for r in rows if r["outcome"] == "ok"]
     responses = [r for r in records if r["type"] == "response"]
-    requests = {r["headers"]["WARC-Record-ID"]: r for r in records if r["type"] == "request"}
-    assert len(responses) == len(ok_rows) == len(requests) == 8
+    requests = {r["headers"]["WARC-Concurrent-To"]: r for r in records if r["type"] == "request"}
+    metadata = {r["headers"]["WARC-Concurrent-To"]: r for r in records if r["type"] == "metadata"}
+    assert len(metadata) == len(ok_rows) == 8
+    # A request + response pair per redirect hop and per final answer.
+    assert len(responses) == len(requests) == 8 + sum(len(row["redirects"]) for row in ok_rows) == 9
     for row in ok_rows:
         record = by_position[(row["warc_file"], row["warc_offset"])]
         headers = record["headers"]
         assert record["type"] == "response" and headers["WARC-Target-URI"] == row["final_url"]
-        assert headers["WebText-Source-URL"] == row["url"]
-        assert headers["WebText-Redirect-Chain"] == " ".join(row["redirects"])
-        assert headers["WebText-Subreddits"] == "news,science"
-        assert headers["WebText-Post-Ids"].count(",") == 1 and int(headers["WebText-Score"]) >= 3
-        assert int(headers["WebText-First-Created-UTC"]) >= 1_500_000_000
+        assert not [name for name in headers if name.startswith("WebText-")]
+        fields = warc_fields(metadata[headers["WARC-Record-ID"]]["body"])
+        assert fields["WebText-Source-URL"] == row["url"]
+        assert fields["WebText-Redirect-Chain"] == " ".join(row["redirects"])
+        assert fields["WebText-Subreddits"] == "news,science"
+        assert fields["WebText-Post-Ids"].count(",") == 1 and int(fields["WebText-Score"]) >= 3
+        assert int(fields["WebText-First-Created-UTC"]) >= 1_500_000_000
         assert record["body"].startswith(b"<!doctype html>") and len(record["body"]) == row["bytes"]
         assert record["http"].get_header("Content-Encoding") is None  # stored decoded
-        paired = [q for q in requests.values() if q["headers"]["WARC-Concurrent-To"] == headers["WARC-Record-ID"]]
-        assert len(paired) == 1 and paired[0]["headers"]["WARC-Target-URI"] == row["final_url"]
-        assert paired[0]["http"].get_header("User-Agent").startswith("WebTextBot/0.1 (+")
+        paired = requests[headers["WARC-Record-ID"]]
+        assert paired["headers"]["WARC-Target-URI"] == row["final_url"]
+        assert paired["http"].get_header("User-Agent").startswith("WebTextBot/0.1 (+")
+        for hop in row["redirects"]:  # each hop's own 3xx, its Location leading on
+            hop_response = next(r for r in responses if r["headers"]["WARC-Target-URI"] == hop)
+            assert hop_response["http"].get_statuscode() == "301" and hop_response["http"].get_header("Location")
 
 
 def check_stats_json_reconciles_with_the_log(out, rows, expected, stdout):

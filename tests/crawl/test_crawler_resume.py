@@ -30,12 +30,28 @@ def _proxy_settings(server) -> list[str]:
             "crawl.resolve_dns=false", "crawl.allow_loopback=true"]
 
 
+def _source_urls(out) -> dict[tuple[str, int], str]:
+    """(WARC file, offset) of each final response -> the source URL its metadata record names
+    (WebText-Source-URL), or (outputs before metadata records) its own header of that name."""
+    records = warc_records(out)
+    by_id = {r["headers"]["WARC-Record-ID"]: r for r in records}
+    urls = {}
+    for record in records:
+        if record["type"] == "metadata":
+            fields = dict(line.split(": ", 1) for line in record["body"].decode().splitlines() if ": " in line)
+            response = by_id[record["headers"]["WARC-Concurrent-To"]]
+            urls[(response["file"], response["offset"])] = fields["WebText-Source-URL"]
+        elif record["type"] == "response" and "WebText-Source-URL" in record["headers"]:
+            urls[(record["file"], record["offset"])] = record["headers"]["WebText-Source-URL"]
+    return urls
+
+
 def _assert_ok_rows_point_at_their_records(out, rows):
-    records = {(r["file"], r["offset"]): r for r in warc_records(out) if r["type"] == "response"}
+    sources = _source_urls(out)
     ok = [r for r in rows if r["outcome"] == "ok"]
-    assert len(records) == len(ok)
+    assert len(sources) == len(ok)
     for row in ok:
-        assert records[(row["warc_file"], row["warc_offset"])]["headers"]["WebText-Source-URL"] == row["url"]
+        assert sources[(row["warc_file"], row["warc_offset"])] == row["url"]
 
 
 def test_resume_after_kill_9_fetches_no_finished_url_again(tmp_path):
@@ -150,7 +166,7 @@ def _crawl_shards(urls_dir, out, server, shards, at_once=False) -> list[str]:
 def _assert_each_url_logged_and_stored_once(out, urls):
     rows = read_log(out)
     assert Counter(r["url"] for r in rows) == Counter(urls)
-    responses = Counter(r["headers"]["WebText-Source-URL"] for r in warc_records(out) if r["type"] == "response")
+    responses = Counter(_source_urls(out).values())
     assert responses == Counter(urls), "a URL has a second response record"
     _assert_ok_rows_point_at_their_records(out, rows)
 

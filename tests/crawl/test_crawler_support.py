@@ -81,11 +81,15 @@ def mark_harvest_complete(directory: Path, urls: int) -> None:
                      {"urls": urls, "complete": True})
 
 
-def crawl_cli(*args: str, settings: list[str] = (), timeout: float = 90, wait: bool = True):
-    """`webtext crawl ...` in a subprocess of its own (the Twisted reactor cannot restart)."""
+def crawl_cli(*args: str, settings: list[str] = (), timeout: float = 90, wait: bool = True,
+              beam_args: list[str] = ()):
+    """`webtext crawl ...` in a subprocess of its own (the Twisted reactor cannot restart);
+    `beam_args` (e.g. S3 options) go after `--`."""
     cmd = [sys.executable, "-m", "webtext.cli", "crawl", *args]
     for s in [*TEST_SETTINGS, *settings]:
         cmd += ["--set", s]
+    if beam_args:
+        cmd += ["--", *beam_args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if not wait:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -113,3 +117,10 @@ def warc_records(out: Path) -> list[dict]:
                     "http": record.http_headers, "body": body,
                 })
     return records
+
+
+def warc_fields(block: bytes) -> dict[str, str]:
+    """The `Name: value` lines of an application/warc-fields block (a metadata record's)."""
+    lines = block.decode("utf-8").split("\r\n")
+    assert lines[-1] == "", "a field line without its CRLF"
+    return dict(line.split(": ", 1) if ": " in line else (line.rstrip(":"), "") for line in lines[:-1])

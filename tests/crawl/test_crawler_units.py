@@ -1,19 +1,16 @@
-"""The crawler's pure pieces: address policy, HTML sniffing, Retry-After, sharding, WARC cut-off."""
+"""The crawler's pure pieces: address policy, HTML sniffing, Retry-After, sharding (the WARC
+writer's are in test_warc.py)."""
 
 from __future__ import annotations
 
-import gzip
-import os
 from email.utils import formatdate
 
 import pytest
-from warcio.archiveiterator import ArchiveIterator
 
 from crawl.config import CrawlConfig
 from crawl.middlewares import address_refusal, retry_after
 from crawl.spider import html_refusal, looks_like_html
 from crawl.url_table import Shard
-from crawl.warc import FetchedPage, WarcWriter, truncate_after
 
 HTML_TYPES = CrawlConfig().html_content_types
 SNIFF_TYPES = CrawlConfig().sniff_content_types
@@ -92,92 +89,3 @@ def test_config_rejects_a_static_host_that_is_not_an_ip():
         CrawlConfig(static_hosts={"intranet.test": "not-an-ip"})
     assert CrawlConfig(static_hosts={"Intranet.Test.": "10.0.0.9"}).static_hosts == {"intranet.test": "10.0.0.9"}
 
-
-def _page(i: int, size: int = 2000) -> FetchedPage:
-    return FetchedPage(
-        source_url=f"http://a.example/{i}", final_url=f"http://a.example/{i}", status=200,
-        response_headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
-        body=os.urandom(size), request_method="GET", request_headers=[("User-Agent", "t")],
-        fetch_time="2026-01-01T00:00:00.000000Z", ip_address=None, redirects=[], post_ids=["x"],
-        subreddits=["s"], score=3, first_created_utc=1,
-    )
-
-
-def _record_types(path) -> list[str]:
-    with open(path, "rb") as fh:
-        return [r.rec_type for r in ArchiveIterator(fh)]
-
-
-def test_warc_writer_rotates_by_size_and_reports_response_offsets(tmp_path):
-    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=5000, software_info={})
-    positions = [writer.write(_page(i)) for i in range(6)]
-    writer.close()
-    assert len(writer.files) >= 3 and [f for f, _ in positions] == sorted(f for f, _ in positions)
-    for name, offset in positions:
-        with open(tmp_path / name, "rb") as fh:
-            fh.seek(offset)
-            record = next(ArchiveIterator(fh))
-            assert record.rec_type == "response"
-            assert record.http_headers.get_header("Content-Encoding") is None
-    for name in writer.files:
-        assert _record_types(tmp_path / name)[0] == "warcinfo"
-
-
-def test_truncate_after_cuts_unlogged_records_and_a_torn_gzip_member(tmp_path):
-    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=10**9, software_info={})
-    positions = [writer.write(_page(i)) for i in range(4)]
-    writer.close()
-    path = tmp_path / positions[0][0]
-    with open(path, "ab") as fh:  # a record torn by kill -9
-        fh.write(gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\n" + b"x" * 5000)[:700])
-    with pytest.raises(Exception):
-        _record_types(path)
-    assert truncate_after(str(path), positions[1][1]) == "truncated"
-    assert _record_types(path) == ["warcinfo", "request", "response", "request", "response"]
-    assert truncate_after(str(path), positions[1][1]) == "kept"
-    assert truncate_after(str(path), None) == "deleted" and not path.exists()
-
-
-def _read_all(path) -> list:
-    """(offset, record type, WARC headers, HTTP headers, payload) of every record, digests checked."""
-    out = []
-    with open(path, "rb") as fh:
-        records = ArchiveIterator(fh, check_digests=True)
-        for record in records:
-            payload = record.content_stream().read()
-            out.append((records.get_record_offset(), record.rec_type, dict(record.rec_headers.headers),
-                        record.http_headers, payload))
-    return out
-
-
-def test_warc_records_carry_valid_digests_and_a_line_break_cannot_forge_a_header(tmp_path):
-    page = _page(0)
-    page.body = b"<html><p>" + os.urandom(60_000).hex().encode() + b"</p></html>"  # beyond a 32 KiB window
-    page.subreddits = ["news", "evil\r\nWARC-Type: resource"]
-    page.response_headers = [("Content-Type", "text/html"), ("X-Note", "two\nlines")]
-    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=10**9, software_info={"operator": "tests"})
-    name, offset = writer.write(page)
-    writer.close()
-    records = _read_all(tmp_path / name)
-    assert [r[1] for r in records] == ["warcinfo", "request", "response"]
-    _, _, warc_headers, http_headers, payload = records[2]
-    assert records[2][0] == offset and payload == page.body
-    assert warc_headers["WARC-Type"] == "response" and warc_headers["WebText-Subreddits"] == "news,evil  WARC-Type: resource"
-    assert "WARC-Payload-Digest" in warc_headers and "WARC-Block-Digest" in warc_headers
-    assert http_headers.get_header("X-Note") == "two lines" and http_headers.get_header("Content-Length") == str(len(page.body))
-    assert records[1][2]["WARC-Concurrent-To"] == warc_headers["WARC-Record-ID"]
-    assert b"operator: tests" in records[0][4]
-
-
-@pytest.mark.parametrize("level", [0, 1, 9])
-def test_every_gzip_level_writes_one_gzip_member_per_record(tmp_path, level):
-    writer = WarcWriter(str(tmp_path), "crawl-t", max_bytes=10**9, software_info={}, gzip_level=level)
-    for i in range(3):
-        writer.write(_page(i, size=5000))
-    writer.close()
-    path = tmp_path / writer.files[0]
-    records = _read_all(path)
-    data = path.read_bytes()
-    assert len(records) == 7 and all(data[offset:offset + 2] == b"\x1f\x8b" for offset, *_ in records)
-    with gzip.open(path) as fh:
-        assert fh.read().count(b"WARC/1.1\r\n") == 7

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,9 +15,10 @@ import pytest
 import zstandard
 
 from core.lock import FolderBusyError, exclusive_folder
-from crawl.dumps import DumpError
-from crawl.harvest import STAGING_DIR, STATS_FILE, URL_SCHEMA, cyclic_gc_paused, run_harvest
-from crawl.harvest_rules import UrlRow
+from crawl import dumps
+from crawl.dumps import DumpError, iter_line_batches
+from crawl.harvest import STAGING_DIR, STATS_FILE, URL_SCHEMA, cyclic_gc_paused, file_count_for, run_harvest, url_hash
+from crawl.harvest_rules import HarvestRules, UrlRow, merge_posts, url_row
 from crawl.url_table import read_url_table
 from crawl.urls import url_key
 from tests.crawl.submissions import dump_line, submission
@@ -162,6 +164,77 @@ def test_rerun_overwrites_and_output_files_are_each_sorted(hand_dumps, hand_run,
     assert sorted(p.name for p in tmp_path.glob("urls-*.parquet")) == ["urls-00000-of-00001.parquet"]
     assert (tmp_path / "urls-00000-of-00001.parquet").read_bytes() == (
         hand_run[0] / "urls-00000-of-00001.parquet").read_bytes()
+
+
+def test_file_count_follows_rows_per_file_and_a_rerun_with_another_count_replaces_the_files(
+        hand_dumps, hand_run, tmp_path):
+    """output_files null: ceil(urls / rows_per_file) files; a row's file is the range of its
+    url hash (not its merge bucket); every rerun with another count leaves only its own files,
+    which the crawl's completeness check accepts."""
+    out, expected = tmp_path / "out", read_rows(hand_run[0])
+    for rows_per_file, merge_buckets, files in ((3, 64, 2), (1, 1, 4), (1, 7, 4), (4, 2, 1)):
+        stats = harvest([hand_dumps], out, f"harvest.rows_per_file={rows_per_file}",
+                        f"harvest.merge_buckets={merge_buckets}")
+        names = sorted(p.name for p in out.glob("urls-*.parquet"))
+        assert names == [f"urls-{i:05d}-of-{files:05d}.parquet" for i in range(files)]
+        assert sorted(p.name for p in out.iterdir()) == sorted([*names, STATS_FILE])  # no staging, no runs
+        for index, name in enumerate(names):
+            keys = pq.read_table(out / name, columns=["url_key"]).column(0).to_pylist()
+            assert keys == sorted(keys)
+            assert all(url_hash(key) * files // 2**64 == index for key in keys)
+        assert sorted(read_rows(out), key=lambda r: r["url_key"]) == expected
+        assert stats["urls"] == read_url_table(str(out)).num_rows == 4
+    assert (out / "urls-00000-of-00001.parquet").read_bytes() == (hand_run[0] / "urls-00000-of-00001.parquet").read_bytes()
+
+
+def test_file_count_rule():
+    config = load_config(None, ["harvest.rows_per_file=10"]).harvest
+    assert [file_count_for(urls, config) for urls in (0, 1, 10, 11, 20, 21)] == [1, 1, 1, 2, 2, 3]
+    config = load_config(None, ["harvest.rows_per_file=10", "harvest.output_files=5"]).harvest
+    assert [file_count_for(urls, config) for urls in (0, 1, 1000)] == [5, 5, 5]
+
+
+def test_small_runs_and_row_groups_give_the_same_bytes(hand_dumps, hand_run, tmp_path, monkeypatch):
+    """One post per spilled run, merged one url_key at a time, one row per run batch: the merge
+    of many sorted runs gives the same file as the default sizes (the output does not depend on
+    how the work was cut)."""
+    import crawl.harvest
+
+    monkeypatch.setattr(crawl.harvest, "ROW_RUN_BATCH_ROWS", 1)
+    monkeypatch.setattr(crawl.harvest, "MERGE_SLICE_POSTS", 1)
+    harvest([hand_dumps], tmp_path, "harvest.spill_posts=1", "harvest.merge_buckets=1")
+    assert (tmp_path / "urls-00000-of-00001.parquet").read_bytes() == (
+        hand_run[0] / "urls-00000-of-00001.parquet").read_bytes()
+
+
+def independent_counts(dump_paths: list[Path], config) -> tuple[dict, int]:
+    """The harvest's accounting computed from the dumps without Beam: the rules on every line,
+    then the per-URL merge. What `_harvest_stats.json` must say, whatever the runner reports."""
+    rules, drops, kept = HarvestRules(config), Counter(), []
+    for path in dump_paths:
+        for lines in iter_line_batches(str(path), config.read_chunk_bytes, config.max_line_bytes,
+                                       config.zstd_window_log_max):
+            kept += rules.judge_lines(lines, drops)
+    tally = Counter()
+    rows = [url_row(key, posts, config.score_rule, config.min_score, tally) for key, posts in merge_posts(kept).items()]
+    records_in = sum(drops.values()) + len(kept)
+    out = tally.pop("kept", 0)
+    drops.update(tally)
+    return {"in": records_in, "out": out, "dropped": dict(sorted(drops.items()))}, sum(row is not None for row in rows)
+
+
+@pytest.mark.parametrize("rule", ["max_post", "sum_per_url"])
+def test_counts_are_the_data_not_runner_metrics(hand_dumps, tmp_path, rule):
+    """The stats equal the numbers derived from the dumps themselves (the pipeline writes its
+    counts as data; Beam metrics are never read)."""
+    config = load_config(None, [f"harvest.score_rule={rule}"]).harvest
+    paths = dumps.resolve_dumps([str(hand_dumps)])
+    expected, urls = independent_counts(paths, config)
+    harvest([hand_dumps], tmp_path, f"harvest.score_rule={rule}")
+    on_disk = json.loads((tmp_path / STATS_FILE).read_text())
+    counts = on_disk["stages"]["harvest"]
+    assert {k: counts[k] for k in ("in", "out", "dropped")} == expected
+    assert on_disk["urls"] == urls == len(read_rows(tmp_path))
 
 
 def truncated_copy(hand_dumps, folder: Path, name: str = "RS_cut.zst") -> Path:
@@ -322,7 +395,10 @@ def test_bad_config_values_name_the_key():
     with pytest.raises(ConfigError, match="harvest.created_before"):
         load_config(None, ["harvest.created_before=soon"])
     with pytest.raises(ConfigError, match="harvest.output_files"):
-        load_config(None, ["harvest.output_files=65"])  # more files than merge buckets
+        load_config(None, ["harvest.output_files=0"])
+    with pytest.raises(ConfigError, match="harvest.rows_per_file"):
+        load_config(None, ["harvest.rows_per_file=0"])
+    assert load_config(None, ["harvest.output_files=65"]).harvest.output_files == 65  # more than merge_buckets: fine
     with pytest.raises(ConfigError, match="harvest.no_such_key"):
         load_config(None, ["harvest.no_such_key=1"])
     config = load_config(None, ["harvest.created_before=2017-12-01"])
@@ -367,6 +443,14 @@ def test_real_zst_dump(real_zst_run):
     assert by_key["paulgraham.com/nerds.html"]["domain"] == "paulgraham.com"
     assert not any("&amp;" in r["url"] for r in rows)
     assert all(r["domain"] != "wikimania.wikimedia.org" for r in rows)
+
+
+def test_real_dump_counts_are_the_data(real_dumps, real_zst_run):
+    expected, urls = independent_counts([real_dumps / "RS_2005-06_07.long31.zst"], load_config(None, []).harvest)
+    counts = real_zst_run[1]["counts"]["harvest"]
+    assert (counts.records_in, counts.records_out, dict(sorted(counts.dropped.items()))) == (
+        expected["in"], expected["out"], expected["dropped"])
+    assert real_zst_run[1]["urls"] == urls
 
 
 def test_real_xz_dumps_give_the_same_output(real_dumps, real_zst_run, tmp_path):

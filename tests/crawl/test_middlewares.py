@@ -1,4 +1,5 @@
-"""The connection-level address guard: GuardedResolver, and the download handler that uses it.
+"""The connection-level address guard: GuardedResolver, and the download handler that uses it;
+and the redirect hops ChainRedirectMiddleware keeps for the WARC.
 
 AddressGuardMiddleware checks a host before its request is queued; the resolver checks again
 when the connection is opened, so an answer that changes in between (DNS rebinding) or a name
@@ -9,15 +10,18 @@ directly, without the middleware in front of it, against a real server on 127.0.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 
 import pytest
 from scrapy import Request
+from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from crawl.middlewares import (
     AddressGuardMiddleware,
     BlockedAddress,
+    ChainRedirectMiddleware,
     GuardedDownloadHandler,
     GuardedResolver,
     UnresolvableHost,
@@ -140,3 +144,41 @@ def test_the_middleware_and_the_download_handler_share_one_resolver():
 
     handler = asyncio.run(build())
     assert AddressGuardMiddleware(crawler).resolver is handler.resolver is GuardedResolver.for_crawler(crawler)
+
+
+def test_each_redirect_answer_is_kept_as_a_hop_of_the_next_request():
+    crawler = get_crawler(settings_dict={"TWISTED_REACTOR_ENABLED": False, "WEBTEXT_MAX_REDIRECTS": 5,
+                                         "WEBTEXT_MAX_REDIRECT_BODY_BYTES": 16})
+    middleware = ChainRedirectMiddleware.from_crawler(crawler)
+    hops_key = ChainRedirectMiddleware.REDIRECT_HOPS
+    start = Request("http://a.example/start", headers={"User-Agent": "WebTextBot"}, meta={"row": "r"})
+    moved = HtmlResponse("http://a.example/start", status=301, body=b"<html>301</html>", request=start,
+                         headers=[(b"Location", b"/middle"), (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")],
+                         ip_address=ipaddress.ip_address("192.0.2.9"))
+    middle = middleware.process_response(start, moved)
+    found = HtmlResponse("http://a.example/middle", status=302, body=b"", request=middle,
+                         headers={"Location": "http://b.example/end", "Content-Encoding": "gzip"})
+    end = middleware.process_response(middle, found)
+    assert end.url == "http://b.example/end" and hops_key not in start.meta
+    first, second = end.meta[hops_key]
+    assert middle.meta[hops_key] == [first], "a later hop changed an earlier request's list"
+    assert (first.url, first.status, first.body, first.ip_address, first.body_truncated) == (
+        "http://a.example/start", 301, b"<html>301</html>", "192.0.2.9", False)
+    assert first.response_headers == [("Location", "/middle"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+    assert first.request_method == "GET" and ("User-Agent", "WebTextBot") in first.request_headers
+    assert first.fetch_time.endswith("Z") and first.fetch_time <= second.fetch_time
+    assert (second.url, second.status, second.ip_address, second.body) == ("http://a.example/middle", 302, None, b"")
+    assert ("Content-Encoding", "gzip") in second.response_headers
+    page = HtmlResponse("http://b.example/end", status=200, body=b"<html></html>", request=end)
+    assert middleware.process_response(end, page) is page  # not a redirect: no hop
+
+
+def test_a_redirect_body_over_the_limit_is_kept_cut_and_marked():
+    crawler = get_crawler(settings_dict={"TWISTED_REACTOR_ENABLED": False, "WEBTEXT_MAX_REDIRECTS": 5,
+                                         "WEBTEXT_MAX_REDIRECT_BODY_BYTES": 16})
+    middleware = ChainRedirectMiddleware.from_crawler(crawler)
+    start = Request("http://a.example/start")
+    moved = HtmlResponse("http://a.example/start", status=302, body=b"<html>" + b"x" * 5000, request=start,
+                         headers={"Location": "/next"})
+    (hop,) = middleware.process_response(start, moved).meta[ChainRedirectMiddleware.REDIRECT_HOPS]
+    assert hop.body == b"<html>xxxxxxxxxx" and hop.body_truncated

@@ -28,7 +28,7 @@ def _run(docs, transform):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (doc("a", score=None), r"document 'a': 'score' must be a number, got None"),
+        (doc("a", score="7"), r"document 'a': 'score' must be a number, got '7'"),
         (doc("a", score=float("nan")), r"'score' must be a number, got nan"),
         (doc("a", created_utc="yesterday"), r"'created_utc' must be a number"),
         (doc("a", text=None), r"document 'a': 'text' must be a string, got NoneType"),
@@ -40,6 +40,13 @@ def _run(docs, transform):
 def test_malformed_documents_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
         rank_key(bad)
+
+
+def test_documents_without_provenance_rank_after_those_with_it():
+    """Pages of a foreign WARC built without --urls have null score and created_utc."""
+    docs = [doc("none", score=None, created_utc=None), doc("low", score=-5), doc("no_time", created_utc=None),
+            doc("timed", created_utc=0)]
+    assert [rank_key(d)[-1] for d in sorted(docs, key=rank_key)] == ["timed", "no_time", "low", "none"]
 
 
 def test_malformed_document_fails_the_pipeline_with_its_id():

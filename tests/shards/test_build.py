@@ -89,10 +89,11 @@ def test_metrics_that_disagree_with_the_output_fail_the_build(built):
 def test_read_stage_counts_every_response_record(built, crawl):
     read = built[1]["stages"]["read"]
     # 12 articles + 3 exact copies + syndicated + wikipedia + german + bot check + 404 = 20 responses in
-    # the two good files, 1 foreign response, 2 complete + 1 cut-off response in the truncated file.
+    # the two good files, 1 foreign response (a page without Reddit provenance), 2 complete responses
+    # and 1 record cut off at the end (one unreadable region) in the truncated file.
     assert read["in"] == 20 + 1 + 3
-    assert read["dropped"] == {"http_not_200": 1, "no_provenance": 1, "warc_read_error": 1}
-    assert read["out"] == 21
+    assert read["dropped"] == {"http_not_200": 1, "warc_bad_record": 1}
+    assert read["out"] == 22
 
 
 def test_what_survives(built, crawl):
@@ -108,10 +109,11 @@ def test_what_survives(built, crawl):
     assert len(urls & set(crawl.syndicated)) == 1
     assert rows["id"].is_unique
     assert (rows["dup_cluster"] == rows["id"]).all()
+    comet = "https://dailyharbor.example/2026/comet"  # the foreign WARC's page is a copy of it, without a score
     assert rows.set_index("url")["dup_count"].to_dict() == {
-        url: {"https://mirror.test/lighthouse-lens": 2, crawl.syndicated[0]: 1}.get(url, 0) for url in urls}
+        url: {"https://mirror.test/lighthouse-lens": 2, crawl.syndicated[0]: 1, comet: 1}.get(url, 0) for url in urls}
     dedup = built[1]["stages"]
-    assert dedup["dedup_exact"]["dropped"] == {"exact_duplicate": 2}
+    assert dedup["dedup_exact"]["dropped"] == {"exact_duplicate": 3}
     assert dedup["dedup_near"]["dropped"] == {"near_duplicate": 1}
     assert {"bot_check", "lang_de"} <= set(dedup["filter"]["dropped"])
     assert built[1]["stages"]["wikipedia"]["dropped"] == {"wikipedia": 1}
@@ -137,12 +139,13 @@ def test_every_dropped_document_is_in_the_audit_table(built, crawl):
     assert tuple(by_url.loc[crawl.german_url, ["stage", "reason"]]) == ("filter", "lang_de")
     assert tuple(by_url.loc[crawl.bot_check_url, ["stage", "reason"]]) == ("filter", "bot_check")
     assert tuple(by_url.loc["https://gone.example/page", ["stage", "reason"]]) == ("read", "http_not_200")
-    # the record the truncated file broke off in, and a record without WebText headers (no URL, no id)
+    # the record the truncated file broke off in; a page without WebText provenance is a page like any other
     cut = by_url.loc["https://latebreak.example/cut-off"]
-    assert (cut["stage"], cut["reason"], cut["warc_file"]) == ("read", "warc_read_error", crawl.truncated_file)
+    assert (cut["stage"], cut["reason"], cut["warc_file"]) == ("read", "warc_bad_record", crawl.truncated_file)
     assert cut["id"] == doc_id(url_key("https://latebreak.example/cut-off"))
-    foreign = dropped[dropped["reason"] == "no_provenance"].iloc[0]
-    assert pd.isna(foreign["url"]) and pd.isna(foreign["id"]) and foreign["final_url"] == "https://foreign.example/a"
+    foreign = by_url.loc["https://foreign.example/a"]
+    assert (foreign["stage"], foreign["reason"], foreign["warc_file"]) == (
+        "dedup_exact", "exact_duplicate", "nested/foreign-00000.warc.gz")
     assert dropped.loc[~dropped["stage"].str.startswith("dedup"), "duplicate_of"].isna().all()
     # every document removed as a duplicate names a kept one, whose dup_count counts it
     named = dropped["duplicate_of"].dropna().value_counts()
@@ -255,7 +258,7 @@ def test_dataset_card(built):
         with open(os.path.join(out, png), "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert f"{manifest['rows']:,} documents" in card
-    assert "| read | warc_read_error | 1 |" in card
+    assert "| read | warc_bad_record | 1 |" in card
     assert "| wikipedia | wikipedia | 1 |" in card
 
 
@@ -276,9 +279,9 @@ def test_multi_processing_gives_the_same_result(built, crawl, tmp_path):
     assert again["stages"] == manifest["stages"]
 
 
-def test_same_url_crawled_twice_keeps_the_earlier_fetch(tmp_path):
-    """Without near dedup nothing refuses a second record of one URL before the write stage,
-    which keeps the earlier fetch and records the other as its duplicate."""
+def test_same_url_crawled_twice_keeps_the_latest_capture(tmp_path):
+    """Two records of one URL are two captures of one document: the captures stage keeps the
+    latest and records the other as its `duplicate_capture`, before extraction."""
     url = "https://twice.example/frog"
     title, paragraphs = ARTICLES["frog-species"]
     first = _page(1, url, article_html(title, paragraphs, "twice.example"), score=3)
@@ -286,12 +289,13 @@ def test_same_url_crawled_twice_keeps_the_earlier_fetch(tmp_path):
     write_warc(str(tmp_path / "crawl" / "warc" / "a.warc.gz"), [second, first])
     out = str(tmp_path / "dataset")
     manifest = build(["dedup.near=false"], str(tmp_path / "crawl"), out)
-    assert manifest["stages"]["write"]["dropped"] == {"duplicate_id": 1}
+    assert manifest["stages"]["captures"]["dropped"] == {"duplicate_capture": 1}
+    assert manifest["stages"]["extract"]["in"] == 1 and manifest["stages"]["write"]["dropped"] == {}
     row = _all_rows(out).iloc[0]
-    assert (row["crawl_time"], row["dup_count"]) == (pd.Timestamp(first.fetch_time), 1)
+    assert (row["crawl_time"], row["dup_count"]) == (pd.Timestamp(second.fetch_time), 1)
     dropped = pd.read_parquet(os.path.join(out, "dropped"))
     assert dropped[["url", "stage", "reason", "duplicate_of"]].values.tolist() == [
-        [url, "write", "duplicate_id", row["id"]]]
+        [url, "captures", "duplicate_capture", row["id"]]]
     assert verify_dataset(out) == []
 
 
@@ -306,18 +310,17 @@ def test_build_that_drops_nothing_has_an_empty_audit_table(crawl, tmp_path):
     assert verify_dataset(out) == []
 
 
-def test_build_that_keeps_nothing_is_still_a_valid_dataset(crawl, tmp_path, caplog):
-    """Only a foreign WARC (no WebText headers): every split is one empty, readable shard."""
-    foreign = tmp_path / "crawl"
-    foreign.mkdir()
-    os.link(os.path.join(crawl.root, "warc", "nested", "foreign-00000.warc.gz"), foreign / "f.warc.gz")
+def test_build_that_keeps_nothing_is_still_a_valid_dataset(tmp_path, caplog):
+    """Only a 404 response: every split is one empty, readable shard."""
+    gone = _page(1, "https://gone.example/page", "<html><body>Not found</body></html>", score=3, status=404)
+    write_warc(str(tmp_path / "crawl" / "f.warc.gz"), [gone])
     out = str(tmp_path / "dataset")
-    manifest = build([], str(foreign), out)
-    assert manifest["rows"] == 0 and manifest["stages"]["read"]["dropped"] == {"no_provenance": 1}
+    manifest = build([], str(tmp_path / "crawl"), out)
+    assert manifest["rows"] == 0 and manifest["stages"]["read"]["dropped"] == {"http_not_200": 1}
     assert [s["path"] for s in manifest["shards"]] == [
         "test/shard-00000-of-00001.parquet", "train/shard-00000-of-00001.parquet", "val/shard-00000-of-00001.parquet"]
     assert len(pd.read_parquet(os.path.join(out, "train"))) == 0
-    assert pd.read_parquet(os.path.join(out, "dropped"))["reason"].tolist() == ["no_provenance"]
+    assert pd.read_parquet(os.path.join(out, "dropped"))["reason"].tolist() == ["http_not_200"]
     assert verify_dataset(out) == []
     assert "no document survived" in caplog.text
 
@@ -344,9 +347,12 @@ def test_a_second_build_into_the_same_folder_is_refused(crawl, tmp_path, capsys)
     assert not (out / "manifest.json").exists()
 
 
-def test_a_second_warc_folder_is_refused_not_silently_dropped(crawl, tmp_path, capsys):
+def test_every_warc_value_is_used(crawl, tmp_path, capsys):
+    """Repeated --warc flags are all read (not only the last): a second folder without WARC
+    files is named in the error instead of being ignored."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
     out = tmp_path / "dataset"
-    assert main(["build", "--warc", crawl.root, "--warc", str(tmp_path), "--out", str(out)]) == 1
-    err = capsys.readouterr().err
-    assert "--warc given 2 times" in err and "run one build per folder" in err
+    assert main(["build", "--warc", crawl.root, "--warc", str(empty), "--out", str(out)]) == 1
+    assert f"no *.warc.gz files under {str(empty)!r}" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()

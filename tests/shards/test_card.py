@@ -1,6 +1,6 @@
 """The dataset card's front matter: a finished dataset folder is a Hugging Face dataset that
 `datasets.load_dataset(DIR)` loads (three splits, `val` as validation; the audit table `dropped/`
-as a second config) without a warning."""
+as a second config) without a warning; the card's link-rot section from the crawl's crawl_stats.json."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from crawl.crawl_log import SCHEMA as LOG_SCHEMA
+from crawl.report import crawl_report
 from shards import card
 from shards.split import SPLITS
 from shards.writer import DROPPED_SCHEMA, SCHEMA, shard_bytes
@@ -136,3 +140,61 @@ def test_an_emptied_shard_does_not_break_loading(built, tmp_path):
     loaded = load_dataset(tmp_path, str(out))
     assert loaded["warnings"] == []
     assert loaded["splits"]["train"]["rows"] == manifest["splits"]["train"]["rows"] - emptied["rows"]
+
+
+def _link_rot_report(tmp_path) -> dict:
+    """A crawl_report (crawl/report.py) of 4 links: posted 2011 (live, archived) and 2016 (lost twice)."""
+    rows = [{"url": url, "outcome": outcome, "source": source, "first_created_utc": created}
+            for url, outcome, source, created in [("https://a.com/1", "ok", "live", 1_300_000_000),
+                                                   ("https://a.com/2", "ok", "archive", 1_300_000_000),
+                                                   ("https://b.com/1", "dns", "live", 1_460_000_000),
+                                                   ("https://b.com/2", "http_4xx", "live", 1_460_000_000)]]
+    part = tmp_path / "crawl-00000-of-00001-r-00000.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=LOG_SCHEMA), part)
+    return crawl_report([str(part)], top_domains=5)
+
+
+def test_the_crawl_report_is_read_beside_the_warc_folder(tmp_path, caplog):
+    report = _link_rot_report(tmp_path)
+    crawl_dir = tmp_path / "crawl"
+    (crawl_dir / "warc").mkdir(parents=True)
+    assert card.crawl_report_beside(str(crawl_dir / "warc")) is None  # WARCs from elsewhere
+    (crawl_dir / card.CRAWL_STATS).write_text(json.dumps({"stages": {}}))
+    assert card.crawl_report_beside(str(crawl_dir / "warc")) is None  # a crawl by an older version
+    (crawl_dir / card.CRAWL_STATS).write_text(json.dumps({"stages": {}, "crawl_report": report}))
+    assert card.crawl_report_beside(str(crawl_dir / "warc")) == report
+    assert card.crawl_report_beside(str(crawl_dir / "warc") + "/") == report
+    assert card.crawl_report_beside(str(crawl_dir)) == report  # WARC files beside the stats
+    caplog.set_level("WARNING", logger="shards.card")
+    (crawl_dir / card.CRAWL_STATS).write_text(json.dumps({"crawl_report": {"urls": 3}}))
+    assert card.crawl_report_beside(str(crawl_dir / "warc")) is None
+    (crawl_dir / card.CRAWL_STATS).write_text("{half a file")
+    assert card.crawl_report_beside(str(crawl_dir / "warc")) is None
+    assert [record.getMessage().rsplit(": ", 1)[1] for record in caplog.records] == [
+        "the dataset card leaves out the crawl's link rot"] * 2
+    assert "without by_year, lost, lost_share" in caplog.records[0].getMessage()
+
+
+def test_the_card_summarises_the_crawls_link_rot(crawl, built, tmp_path):
+    """A build whose --warc crawl folder has crawl_stats.json with a crawl_report: the manifest
+    keeps the report and the card has a link-rot section, still a loadable Hugging Face folder.
+    Without one (the `built` fixture), neither has it."""
+    assert built[1]["crawl_report"] is None
+    assert "## Link rot" not in open(os.path.join(built[0], card.CARD), encoding="utf-8").read()
+    report = _link_rot_report(tmp_path)
+    crawl_dir = tmp_path / "crawl"
+    shutil.copytree(os.path.join(crawl.root, "warc"), crawl_dir / "warc")
+    (crawl_dir / card.CRAWL_STATS).write_text(json.dumps({"stages": {}, "crawl_report": report}))
+    out = str(tmp_path / "dataset")
+    manifest = build([], str(crawl_dir), out)
+    assert manifest["crawl_report"] == report
+    with open(os.path.join(out, card.CARD), encoding="utf-8") as fh:
+        text = fh.read()
+    assert ("The crawl behind these documents tried 4 links posted on Reddit: 1\n(25.0%) were fetched live, "
+            "1 (25.0%) were\nrecovered from a web archive and 2 (50.0%) were lost for good") in text
+    assert "| 2011 | 2 | 1 | 1 | 0 | 0.0% |\n| 2016 | 2 | 0 | 0 | 2 | 100.0% |\n" in text
+    assert text.index("## Link rot") < text.index("## Sources")
+    loaded = load_dataset(tmp_path, out)
+    assert loaded["warnings"] == []
+    assert {name: split["rows"] for name, split in loaded["splits"].items()} == {
+        card.HF_SPLITS[split]: manifest["splits"][split]["rows"] for split in SPLITS}

@@ -183,6 +183,8 @@ def test_stage_counts_the_audit_table_does_not_hold(copy):
         stage["dropped"]["bot_check"] += 1
         edited["stages"]["extract"]["out"] += 1
         edited["stages"]["extract"]["in"] += 1
+        edited["stages"]["captures"]["out"] += 1
+        edited["stages"]["captures"]["in"] += 1
         edited["stages"]["read"]["out"] += 1
         edited["stages"]["read"]["in"] += 1
 

@@ -93,6 +93,7 @@ def test_publish_moves_the_audit_table_and_a_dataset_without_one_removes_it(tmp_
     assert files[0]["drops"] == {"read": {"warc_read_error": 1}, "filter": {"too_short": 1}}
     counts = {stage: StageCounts(stage) for stage in STAGE_CHAIN}
     counts["read"] = StageCounts("read", 2, 1, {"warc_read_error": 1})
+    counts["captures"] = StageCounts("captures", 1, 1)
     counts["extract"] = StageCounts("extract", 1, 1)
     counts["filter"] = StageCounts("filter", 1, 0, {"too_short": 1})
     dropped = dropped_section(files, schema_json(DROPPED_SCHEMA), list(counts))

@@ -108,7 +108,9 @@ def test_the_demo_config_is_partial_and_names_real_keys():
     assert cfg.train.batch_tokens % cfg.train.micro_batch_size == 0
     assert cfg.crawl.user_agent == load_config().crawl.user_agent  # what it does not set stays default
     listed = demo.demo_settings().splitlines()
-    assert "  model.preset: tiny  (0.7M parameters)" in listed and len(listed) == 18
+    assert "  model.preset: tiny  (0.7M parameters)" in listed and len(listed) == 23
+    assert "  crawl.archive.requests_per_second: 20  (a local archive; keep the default 1.0 for public ones)" in listed
+    assert demo.local_archive_port() == 8095 and demo.local_archive_port(overrides=["crawl.source=live"]) is None
 
 
 def test_every_command_carries_the_demo_config_and_the_users_settings():
