@@ -13,7 +13,8 @@ and this module moves files between the two:
   WARC files were uploaded), then its stats and report files last. Each object appears whole
   or not at all (an upload completes or leaves nothing), and a file already there with the same
   size is skipped, so a publish that failed midway is completed by rerunning the crawl. The WARC
-  files published are then deleted locally; the log parts stay as the resume cache.
+  files and log parts published are then deleted locally: the work folder keeps only work the
+  remote lacks (a killed run's), and the next run downloads the remote's parts again.
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ def sync_down(out: str, work: str) -> int:
     return len(missing)
 
 
+def _forget_published_parts(work: str, remote_log: str) -> None:
+    """Delete the local copies of log parts the remote holds (same name and size): the next run
+    downloads them again (`sync_down`). The work folder then holds only work not yet published,
+    so a remote that was emptied or replaced since is never mistaken for one that holds it."""
+    on_remote = _sizes(remote_log, "crawl-*.parquet")
+    local_log = os.path.join(work, "crawl_log")
+    for name in os.listdir(local_log):
+        path = os.path.join(local_log, name)
+        if on_remote.get(name) == os.path.getsize(path):
+            os.unlink(path)
+
+
 def publish(work: str, out: str, tags: list[str], stats_files: list[str]) -> dict[str, int]:
     """Upload the WARC files and log parts of the shards `tags` that `out` lacks, then
     `stats_files` (names in `work`); returns how many files of each kind were uploaded. Call it
@@ -89,6 +102,7 @@ def publish(work: str, out: str, tags: list[str], stats_files: list[str]) -> dic
             _copy(os.path.join(work, name), fsio.join(out, name))
             uploaded["stats_files"] += 1
     for name in warcs:
-        os.unlink(os.path.join(warc_dir, name))  # published; the log parts stay (resume reads them)
+        os.unlink(os.path.join(warc_dir, name))
+    _forget_published_parts(work, remote_log)
     log.info("published to %s: %s", out, uploaded)
     return uploaded

@@ -17,6 +17,7 @@ import contextlib
 import json
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +168,12 @@ def serve_bundled_archive(sample: Sample, folder: Path, port: int):
         made = subprocess.run([str(manager), *step], cwd=folder, capture_output=True, text=True)
         if made.returncode:
             raise RuntimeError(f"`wb-manager {shlex.join(step)}` failed: {made.stderr.strip()[-300:]}")
+    with socket.socket() as probe:  # a server already there would answer the readiness check below
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"127.0.0.1:{port} is taken, so the bundled archive cannot be served there; choose "
+                               f"another port with --set crawl.archive.cdx_url=... and crawl.archive.replay_url=...") from None
     command = [str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(folder)]
     print(f"\n[archive] the bundled web archive, served by pywb while the crawl runs\n$ {shlex.join(command)}", flush=True)
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -60,13 +60,19 @@ def test_a_crawl_reads_and_writes_s3_and_resumes_from_what_was_published(s3, tmp
         assert stats["complete"] and stats["stages"]["crawl"]["out"] == len(urls)
         assert not list((tmp_path / "work1" / "warc").glob("*.warc.gz"))  # published, then removed locally
 
-        # A publish that stopped midway: a log part and the stats never arrived.
+        assert not list((tmp_path / "work1" / "crawl_log").glob("*.parquet"))  # the bucket holds them now
+
+        # The bucket lost a log part and the stats (emptied, replaced, a failed copy): the bucket is
+        # the truth, so the rerun fetches exactly that part's URLs again and publishes them.
         lost_part = s3.keys("t1/crawl/crawl_log/")[0]
+        lost_urls = Counter(row["url"] for row in pq.read_table(io.BytesIO(s3.get(lost_part))).to_pylist())
         s3.client().delete_objects(Bucket=s3.bucket, Delete={"Objects": [{"Key": lost_part},
                                                                           {"Key": "t1/crawl/crawl_stats.json"}]})
         again = crawl_cli(*args, settings=_settings(server, tmp_path / "work1"), beam_args=s3.options())
-        assert again.returncode == 0 and "this run 0 URLs" in again.stdout, again.stdout + again.stderr
-        assert lost_part in s3.keys("t1/crawl/crawl_log/") and json.loads(s3.get("t1/crawl/crawl_stats.json"))["complete"]
+        assert again.returncode == 0 and f"this run {sum(lost_urls.values())} URLs" in again.stdout, again.stdout + again.stderr
+        fetched = _fetches(server)
+        assert fetched == Counter(urls) + lost_urls
+        assert json.loads(s3.get("t1/crawl/crawl_stats.json"))["complete"]
 
         # Another machine (an empty work folder), another shard setting: resumes from the bucket alone.
         other = crawl_cli(*args, "--shard", "1/2", settings=_settings(server, tmp_path / "work2"),
