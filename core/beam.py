@@ -2,8 +2,10 @@
 
 Only modules that build or run Beam pipelines import this (importing Beam costs seconds);
 everything else in `core` is Beam-free. Every stage counts with Beam metrics under the
-namespace `webtext.<stage>` using the counter names `in`, `out` and `drop.<reason>`;
-`collect_stage_counts` reads the committed counters back into `StageCounts`; any other counter
+namespace `webtext.<stage>` using the counter names `in`, `out` and `drop.<reason>` (for UIs and
+as a cross-check: the counts a command writes come from its pipeline's own output, such as the
+build's audit table or harvest's tallies, because some runners report no metrics; see
+`reported_stage_counts`); `collect_stage_counts` reads the committed counters back into `StageCounts`; any other counter
 name in a stage's namespace is a diagnostic, read with `stage_diagnostics`. A stage drops a
 record with `StageCounter.drop`, which counts it and hands it, labelled with stage and reason,
 to the stage's `DROPPED` output: the build writes those to its audit table (`DIR/dropped/`).
