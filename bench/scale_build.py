@@ -12,9 +12,9 @@ per-record-gzip WARC with warcio, in our crawler's layout (request, response, me
 with the Reddit provenance). The WARC is cached under /tmp. Timed: `run_build` end to end
 (index, read, extract, filter, dedup, split, Parquet shards, manifest) with
 `--direct_running_mode=multi_processing --direct_num_workers=N`, wall seconds (`--stage
-read_extract`: only ReadWarc -> ExtractPages, the part this change parallelises). The machine's
-load average is recorded before and after each run: on a shared machine a loaded run says
-little, rerun when it is quiet.
+read_extract`: only ReadWarc -> ReadBodies -> ExtractPages, the part this change
+parallelises). The machine's load average is recorded before and after each run: on a shared
+machine a loaded run says little, rerun when it is quiet.
 """
 
 from __future__ import annotations
@@ -119,12 +119,13 @@ def timed_build(warc: Path, workers: int) -> dict:
 
 
 def timed_read_extract(warc: Path, workers: int) -> dict:
-    """The read side alone: ReadWarc (index, spread ranges, read) -> ExtractPages, no later stage."""
+    """The read side alone: ReadWarc (index, spread ranges, read) -> ReadBodies -> ExtractPages,
+    no later stage."""
     import apache_beam as beam
 
     from core.beam import KEPT, collect_stage_counts, pipeline_options
     from extract.pipeline import ExtractPages
-    from shards.warc_source import ReadWarc, list_warc_inputs
+    from shards.warc_source import ReadBodies, ReadWarc, list_warc_inputs
     from webtext.config import load_config
 
     config = load_config()
@@ -134,7 +135,7 @@ def timed_read_extract(warc: Path, workers: int) -> dict:
                                              f"--direct_num_workers={workers}"])
     with beam.Pipeline(options=options) as pipeline:
         read = pipeline | ReadWarc(list_warc_inputs([str(warc)]))
-        read[KEPT] | ExtractPages(config.extract) | beam.Map(len)
+        read[KEPT] | beam.ParDo(ReadBodies()) | ExtractPages(config.extract) | beam.Map(len)
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     counts = collect_stage_counts(pipeline.result)
     return {"workers": workers, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "cores_used": round(cpu / wall, 2),

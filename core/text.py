@@ -9,8 +9,8 @@ the stages, on purpose, so each normalisation is a named function here:
 - `lowercase_alphanumeric_words` (overlap): GPT-2 §4's "lower-case alphanumeric words", which
   contamination numbers must follow to be comparable with the paper's.
 - The quality rules (extract/quality.py) take words as written (`str.split`): a page that
-  repeats a line with other capitalisation is not repetitive. They hash per-document word ids
-  (exact, so no word hash is needed) with `ngram_hashes`.
+  repeats a line with other capitalisation is not repetitive. They compare n-grams exactly
+  within one document, so they need no hash.
 
 Hashes are 64 bits: two different n-grams of a corpus of N collide with probability ~N/2^64,
 negligible next to a Bloom filter's false-positive rate or MinHash's estimation error. Nothing

@@ -2,7 +2,8 @@
 
 Two stages, counted separately so that each reconciles on its own:
   extract: raw page -> decoded, main text extracted (drops: decode_error, no_text,
-           extract_timeout, extract_error)
+           extract_timeout, extract_error; a page whose body could not be read: the reason
+           it carries under BODY_ERROR)
   filter:  document -> kept if its quality rules pass and its language is wanted
            (drops: each quality rule's name, `lang_<code>`, `lang_low_confidence`)
 so that extract.in = extract.out + extract drops, and filter.in = extract.out.
@@ -20,7 +21,6 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
-from zlib_ng import zlib_ng
 
 from core.beam import DROPPED, KEPT, NAMESPACE_PREFIX, StageCounter, stage_diagnostics
 from extract.config import ExtractConfig
@@ -30,10 +30,10 @@ from extract.lines import enabled_rules
 from extract.quality import first_failure
 
 log = logging.getLogger(__name__)
-# A page whose BODY_DEFLATED key is true carries its body zlib-deflated: the build's reader sends
-# bodies so (shards/warc_source.py), a quarter of the bytes through the shuffles before extraction.
-BODY_DEFLATED = "body_deflated"
-RAW_KEYS = ("body", "content_type", BODY_DEFLATED)
+# A page whose body could not be read names why under BODY_ERROR (its body is None); that is its
+# drop reason (the build's `warc_reread_error`, shards/warc_source.py).
+BODY_ERROR = "body_error"
+RAW_KEYS = ("body", "body_at", "content_type", BODY_ERROR)
 EXTRACT_STAGE = "extract"
 LINES_REMOVED_PREFIX = "lines_removed."
 
@@ -67,12 +67,10 @@ class ExtractDoFn(beam.DoFn):
         self.counter.seen()
         url = page.get("final_url") or page.get("url")
         body = page.get("body")
-        if page.get(BODY_DEFLATED) and isinstance(body, (bytes, bytearray)):
-            body = zlib_ng.decompress(body)
         document = {key: value for key, value in page.items() if key not in RAW_KEYS}
         if not isinstance(body, (bytes, bytearray)):
             log.warning("extract: page %s has no bytes body (%s)", url, type(body).__name__)
-            yield self.counter.drop("decode_error", document)
+            yield self.counter.drop(page.get(BODY_ERROR) or "decode_error", document)
             return
         self._extractor.submit(bytes(body), page.get("content_type"), url, tag=(document, url, timestamp, window))
         if self._extractor.in_flight > 1:

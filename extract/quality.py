@@ -15,7 +15,6 @@ import re
 
 import numpy as np
 
-from core.text import ngram_hashes
 from extract.config import ExtractConfig
 
 # Phrases of interstitial pages served instead of the article (Cloudflare, Akamai, Imperva,
@@ -88,8 +87,8 @@ _LINK_LIKE = re.compile(
     r"comments?\b|log ?in\b|sign (in|up)\b|subscribe\b|next\b|previous\b|back to\b|home\b|menu\b|skip to\b)",
     re.I,
 )
-_SYMBOLS = re.compile(r"#|\.\.\.|…")
-_LETTER = re.compile(r"[^\W\d_]")  # any letter, any script
+# A line of characters that are not letters (a letter, any script, is [^\W\d_]) nor whitespace.
+_LETTERLESS_WORDS = re.compile(r"^(?:[^\w\s]|[\d_])+$", re.MULTILINE)
 
 
 class MeasuredText:
@@ -98,7 +97,8 @@ class MeasuredText:
     def __init__(self, text: str):
         self.text = text
         self.words = text.split()
-        self.lines = [line.strip() for line in text.splitlines() if line.strip()]
+        self.lines = list(filter(None, map(str.strip, text.splitlines())))
+        self._first_seen: list[np.ndarray] = []  # `first_seen` per n from 1, as far as asked
 
     @functools.cached_property
     def lower(self) -> str:
@@ -106,7 +106,13 @@ class MeasuredText:
 
     @functools.cached_property
     def word_lengths(self) -> np.ndarray:
-        return np.fromiter((len(word) for word in self.words), dtype=np.int64, count=len(self.words))
+        return np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+
+    @functools.cached_property
+    def word_ends(self) -> np.ndarray:
+        """Offsets of the word ends with the words laid end to end, 0 first: the n-gram at word i
+        holds word_ends[i + n] - word_ends[i] characters."""
+        return np.concatenate(([0], np.cumsum(self.word_lengths)))
 
     @functools.cached_property
     def word_characters(self) -> int:
@@ -114,13 +120,22 @@ class MeasuredText:
         return int(self.word_lengths.sum()) or 1
 
     @functools.cached_property
-    def word_ids(self) -> np.ndarray:
-        vocabulary: dict[str, int] = {}
-        return np.fromiter(
-            (vocabulary.setdefault(word, len(vocabulary)) for word in self.words),
-            dtype=np.uint64,
-            count=len(self.words),
-        )
+    def first_positions(self) -> dict[str, int]:
+        """Each distinct word and the position of its first occurrence. The same pass gives the
+        1-grams' `first_seen`: setdefault returns the first position of a word seen before."""
+        first_positions: dict[str, int] = {}
+        positions = map(first_positions.setdefault, self.words, range(len(self.words)))
+        self._first_seen.append(np.fromiter(positions, dtype=np.int64, count=len(self.words)))
+        return first_positions
+
+    def first_seen(self, n: int) -> np.ndarray:
+        """Per word position i, the position where the word n-gram starting at i first occurs (i
+        itself at a first occurrence): len(words) - n + 1 of them (1 <= n <= len(words)). Exact,
+        not hashed: n-grams are compared as pairs of shorter ones."""
+        self.first_positions  # noqa: B018 - computes the 1-grams' first_seen
+        while len(self._first_seen) < n:
+            self._first_seen.append(_first_seen_longer(self._first_seen[-1]))
+        return self._first_seen[n - 1]
 
     @functools.cached_property
     def repeated_lines(self) -> list[str]:
@@ -132,6 +147,26 @@ class MeasuredText:
                 repeats.append(line)
             seen.add(line)
         return repeats
+
+
+def _first_seen_longer(first_seen: np.ndarray) -> np.ndarray:
+    """`MeasuredText.first_seen` of the (n+1)-grams from that of the n-grams.
+
+    The (n+1)-gram at i is the pair of n-grams at i and i+1: two (n+1)-grams are equal exactly
+    when their pairs of first_seen are, and one can occur again only where both of its n-grams
+    do. Only those candidates are sorted, stably, so that the first of equal pairs is the first
+    occurrence; every other (n+1)-gram occurs once."""
+    size = len(first_seen)
+    occurs_again = np.bincount(first_seen, minlength=size)[first_seen] > 1
+    candidates = np.flatnonzero(occurs_again[:-1] & occurs_again[1:])
+    longer = np.arange(size - 1)
+    if len(candidates):
+        pairs = first_seen[candidates] * size + first_seen[candidates + 1]
+        order = np.argsort(pairs, kind="stable")
+        ordered = pairs[order]
+        new_pair = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+        longer[candidates[order]] = candidates[order[new_pair]][np.cumsum(new_pair) - 1]
+    return longer
 
 
 def _has_any(text: str, phrases: tuple[str, ...]) -> bool:
@@ -165,8 +200,11 @@ def boilerplate_only(document: MeasuredText, config: ExtractConfig) -> bool:
     """Mostly menu-like lines: very short lines or link/button captions rather than prose."""
     if not document.lines:
         return True
+    # a line has fewer than k words if splitting off at most k - 1 of them leaves fewer than k parts
     boilerplate = sum(
-        1 for line in document.lines if len(line.split()) < config.short_line_words or _LINK_LIKE.match(line)
+        1
+        for line in document.lines
+        if len(line.split(maxsplit=config.short_line_words - 1)) < config.short_line_words or _LINK_LIKE.match(line)
     )
     return boilerplate / len(document.lines) > config.max_short_line_fraction
 
@@ -192,35 +230,46 @@ def top_ngram_characters(document: MeasuredText, config: ExtractConfig) -> bool:
     for n, limit in config.max_top_ngram_char_fraction.items():
         if len(document.words) < n:
             continue
-        _, first, counts = np.unique(ngram_hashes(document.word_ids, n), return_index=True, return_counts=True)
+        counts = np.bincount(document.first_seen(n))  # occurrences, at each n-gram's first position
         top_count = int(counts.max())
         if top_count > 1:
-            # among equally frequent n-grams the longest, so that the choice never depends on hash order
-            word_ends = np.concatenate(([0], np.cumsum(document.word_lengths)))
-            top_first = first[counts == top_count]
-            top_characters = int((word_ends[top_first + n] - word_ends[top_first]).max()) * top_count
+            # among equally frequent n-grams the longest, so that the choice never depends on their order
+            top_first = np.flatnonzero(counts == top_count)
+            top_characters = int((document.word_ends[top_first + n] - document.word_ends[top_first]).max()) * top_count
             if top_characters / document.word_characters > limit:
                 return True
     return False
 
 
+def _duplicate_ngram_fraction(document: MeasuredText, n: int) -> float:
+    """Fraction of the word characters inside repeats of earlier word n-grams (n <= len(words))."""
+    first_seen = document.first_seen(n)
+    starts = np.flatnonzero(first_seen != np.arange(len(first_seen)))  # repeats, not first sightings
+    if not len(starts):
+        return 0.0
+    # words covered by a repeat: +1 at each start, -1 n words later, running sum > 0
+    edges = np.zeros(len(document.words) + 1, dtype=np.int64)
+    edges[starts] += 1
+    edges[starts + n] -= 1
+    covered = np.cumsum(edges[:-1]) > 0
+    return int(document.word_lengths[covered].sum()) / document.word_characters
+
+
 def duplicate_ngram_characters(document: MeasuredText, config: ExtractConfig) -> bool:
     """For some n, the words inside repeats of earlier word n-grams cover too much of the text
-    (`max_duplicate_ngram_char_fraction`, a limit per n; Gopher): copied passages inside lines."""
-    for n, limit in config.max_duplicate_ngram_char_fraction.items():
-        if len(document.words) < n:
-            continue
-        _, first, inverse = np.unique(ngram_hashes(document.word_ids, n), return_index=True, return_inverse=True)
-        starts = np.flatnonzero(first[inverse] != np.arange(len(inverse)))  # repeats, not first sightings
-        if not len(starts):
-            continue
-        # words covered by a repeat: +1 at each start, -1 n words later, running sum > 0
-        edges = np.zeros(len(document.words) + 1, dtype=np.int64)
-        np.add.at(edges, starts, 1)
-        np.add.at(edges, starts + n, -1)
-        covered = np.cumsum(edges[:-1]) > 0
-        if int(document.word_lengths[covered].sum()) / document.word_characters > limit:
+    (`max_duplicate_ngram_char_fraction`, a limit per n; Gopher): copied passages inside lines.
+
+    A repeated m-gram is made of repeated n-grams for every n < m, so the fraction never grows
+    with n: going up in n, once it is within every larger n's limit, none of them can fail."""
+    limits = sorted(
+        (n, limit) for n, limit in config.max_duplicate_ngram_char_fraction.items() if n <= len(document.words)
+    )
+    for position, (n, limit) in enumerate(limits):
+        fraction = _duplicate_ngram_fraction(document, n)
+        if fraction > limit:
             return True
+        if all(fraction <= larger for _, larger in limits[position + 1:]):
+            return False
     return False
 
 
@@ -229,7 +278,9 @@ def symbols_per_word(document: MeasuredText, config: ExtractConfig) -> bool:
     truncated teasers. A text without words fails."""
     if not document.words:
         return True
-    return len(_SYMBOLS.findall(document.text)) / len(document.words) > config.max_symbol_word_ratio
+    # "#", "..." and "…" share no character, so counting each apart counts them all (in "...." one "...")
+    symbols = document.text.count("#") + document.text.count("...") + document.text.count("…")
+    return symbols / len(document.words) > config.max_symbol_word_ratio
 
 
 def non_alphabetic_words(document: MeasuredText, config: ExtractConfig) -> bool:
@@ -237,7 +288,10 @@ def non_alphabetic_words(document: MeasuredText, config: ExtractConfig) -> bool:
     code, symbol soup. A text without words fails."""
     if not document.words:
         return True
-    letter_words = sum(1 for word in document.words if _LETTER.search(word))
+    letterless = _LETTERLESS_WORDS.findall("\n".join(document.first_positions))  # distinct words, one a line
+    occurrences = np.bincount(document.first_seen(1))  # of each word, at its first position
+    letterless_words = int(occurrences[[document.first_positions[word] for word in letterless]].sum())
+    letter_words = len(document.words) - letterless_words
     return letter_words / len(document.words) < config.min_alpha_word_fraction
 
 

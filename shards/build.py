@@ -2,10 +2,11 @@
 
 One Beam pipeline:
     WARC files -> read (response and revisit records, HTTP 200, provenance; 3xx records as
-    redirects) -> captures (shards/captures.py: revisits resolved, Reddit provenance joined from
-    `--urls` through the redirects, one capture kept per document id) -> ExtractPages (extract,
-    filter) -> strip Wikipedia by final URL -> Deduplicate (exact, near) -> split by URL hash
-    -> shard by id hash -> one sorted, atomically written Parquet file per shard.
+    redirects; pages carry where their body is, not the body) -> captures (shards/captures.py:
+    revisits resolved, Reddit provenance joined from `--urls` through the redirects, one capture
+    kept per document id) -> read the kept pages' bodies -> ExtractPages (extract, filter) ->
+    strip Wikipedia by final URL -> Deduplicate (exact, near) -> split by URL hash -> shard by
+    id hash -> one sorted, atomically written Parquet file per shard.
 Without `--urls` the provenance columns are what the WARC carries: null for a WARC that does
 not come from our crawler.
 Every stage also hands each record it drops to its `DROPPED` output; those become the audit
@@ -53,7 +54,7 @@ from shards.manifest import (
 )
 from shards.split import AssignShards, AssignSplits
 from shards.verify import verify_dataset
-from shards.warc_source import REDIRECTS, ReadWarc, crawl_folder, list_warc_inputs
+from shards.warc_source import REDIRECTS, ReadBodies, ReadWarc, crawl_folder, list_warc_inputs
 from shards.writer import (
     DROPPED_DIR,
     DROPPED_SCHEMA,
@@ -143,6 +144,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[tuple[str, str]], stagin
     read = pipeline | "ReadWarc" >> ReadWarc(files)  # index each file, spread its ranges, read them
     pages, captures_dropped = {"pages": read[KEPT], "redirects": read[REDIRECTS]} | "Captures" >> Captures(
         url_files, build_config.unknown_urls, dataset_config.max_redirects)
+    pages = pages | "ReadBodies" >> beam.ParDo(ReadBodies())  # fused with extraction: bodies cross no shuffle
     docs, extract_dropped = pages | "Extract" >> ExtractPages(dataset_config.extract, with_dropped=True)
     wikipedia = docs | "StripWikipedia" >> beam.ParDo(
         StripWikipedia(dataset_config.wikipedia_domains)).with_outputs(DROPPED, main=KEPT)

@@ -3,11 +3,15 @@
 Runs between reading the WARC (shards/warc_source.py) and extraction, so that every later
 stage sees each document id once. In order:
 
+Pages come here without their bodies, only where each body is (`body_at`, see
+shards/warc_source.py): every shuffle below moves a few hundred bytes per page, and
+`ReadBodies` reads the kept page's body just before extraction.
+
 1. Revisits. A `revisit` record has no body; its original is the `response` with the same
    payload digest whose URL is the revisit's WARC-Refers-To-Target-URI (its own URL when absent).
    The original present under the same document id: the revisit is one more capture of it and
-   loses to it (step 3). The original present under another id: the revisit gets its body and
-   Content-Type and is a capture like any other. No original in the input: dropped as
+   loses to it (step 3). The original present under another id: the revisit gets its body
+   (`body_at`) and Content-Type and is a capture like any other. No original in the input: dropped as
    `revisit_without_original`.
 2. Provenance (`webtext build --urls URLDIR`, a `webtext harvest` output). A page whose URL's
    `url_key` is in the table takes that row's provenance; a page that is not, but was reached
@@ -25,8 +29,8 @@ stage sees each document id once. In order:
    warc_file and warc_offset. Every other one is dropped as `duplicate_capture` with
    `duplicate_of` = the id, and the kept page's `dup_count` counts them.
 
-The stage counts pages in, pages out and the three drop reasons; drops go to `DROPPED`
-without their body, so the audit table gets a row each.
+The stage counts pages in, pages out and the three drop reasons; drops go to `DROPPED`, so the
+audit table gets a row each.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from apache_beam.pvalue import AsDict, TaggedOutput
 from core.beam import DROPPED, KEPT, StageCounter
 from crawl.url_table import REQUIRED_COLUMNS
 from crawl.urls import url_key
-from extract.pipeline import BODY_DEFLATED
 from shards.split import doc_id
 
 STAGE = "captures"
@@ -80,14 +83,9 @@ def capture_rank(page: dict) -> tuple:
     instant = capture_instant(page)
     digest = page.get("payload_digest")
     offset = page.get("warc_offset")
-    return (page.get("body") is None, (page.get("source") or "live") != "live",
+    return (page.get("body_at") is None, (page.get("source") or "live") != "live",
             instant is None, -(instant or 0), digest is None, digest or "",
             page.get("warc_file") or "", -1 if offset is None else offset)
-
-
-def without_body(page: dict) -> dict:
-    """The page as a drop record: the audit table never holds raw bytes."""
-    return {key: value for key, value in page.items() if key != "body"}
 
 
 def choose_capture(pages: Iterable[dict]) -> tuple[dict, list[dict]]:
@@ -122,8 +120,7 @@ def resolve_revisit(revisit: dict, originals: Iterable[dict]) -> dict | None:
     original = matching[0]
     if original["id"] == revisit["id"]:
         return revisit
-    return {**revisit, "body": original["body"], BODY_DEFLATED: original.get(BODY_DEFLATED, False),
-            "content_type": original.get("content_type") or ""}
+    return {**revisit, "body_at": original["body_at"], "content_type": original.get("content_type") or ""}
 
 
 def redirect_edge(redirect: dict) -> tuple[str, str] | None:
@@ -172,7 +169,7 @@ class _CountIn(beam.DoFn):
 
 
 def _split_revisits(page):
-    if page.get("record_type") == "revisit" and page.get("body") is None:
+    if page.get("record_type") == "revisit" and page.get("body_at") is None:
         yield TaggedOutput("revisits", page)
     else:
         yield page
@@ -190,14 +187,14 @@ class _ResolveRevisits(beam.DoFn):
         for revisit in groups["revisits"]:
             resolved = resolve_revisit(revisit, originals)
             if resolved is None:
-                yield self.counter.drop(REVISIT_WITHOUT_ORIGINAL, without_body(revisit))
+                yield self.counter.drop(REVISIT_WITHOUT_ORIGINAL, revisit)
             else:
                 yield resolved
 
 
 def _wanted_original(page, wanted):
     digest = page.get("payload_digest")
-    if digest and page.get("body") is not None and digest in wanted:
+    if digest and page.get("body_at") is not None and digest in wanted:
         yield digest, page
 
 
@@ -250,7 +247,7 @@ class _JoinProvenance(beam.DoFn):
             elif self.keep_unknown:
                 yield without_provenance(page)
             else:
-                yield self.counter.drop(NOT_IN_URL_TABLE, without_body(page))
+                yield self.counter.drop(NOT_IN_URL_TABLE, page)
 
 
 class _ChooseCapture(beam.DoFn):
@@ -263,7 +260,7 @@ class _ChooseCapture(beam.DoFn):
         doc_id_, pages = element
         kept, others = choose_capture(pages)
         for page in others:
-            yield self.counter.drop(DUPLICATE_CAPTURE, without_body(page), duplicate_of=doc_id_)
+            yield self.counter.drop(DUPLICATE_CAPTURE, page, duplicate_of=doc_id_)
         self.counter.kept()
         yield kept
 

@@ -18,6 +18,7 @@ names `warcio recompress`, which turns it into a per-record gzip WARC).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass, field
@@ -358,7 +359,7 @@ class _Pending:
     warc_type: str
     headers: object  # warcio StatusAndHeaders of the WARC record
     http_headers: object | None
-    body: bytes | None
+    body_at: tuple | None  # where the body is: (unit offset, unit length, record offset), or None
     offset: int
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -410,7 +411,7 @@ def _redirect(pending: _Pending, name: str) -> dict | None:
             "warc_offset": pending.offset, "crawl_time": crawl_time}
 
 
-def page_dict(pending: _Pending, name: str, page_id: Callable[[str], str]) -> dict:
+def page_dict(pending: _Pending, path: str, name: str, page_id: Callable[[str], str]) -> dict:
     """The page of a 200 response or a revisit. ValueError: no usable URL; ProvenanceError:
     provenance fields or dates that do not parse."""
     headers = pending.headers
@@ -431,7 +432,7 @@ def page_dict(pending: _Pending, name: str, page_id: Callable[[str], str]) -> di
         "url": url,
         "final_url": final_url,
         "domain": domain(final_url),
-        "body": pending.body,
+        "body_at": (path, *pending.body_at) if pending.body_at else None,
         "content_type": (pending.http_headers.get_header("Content-Type") if pending.http_headers else None) or "",
         "post_ids": split_list(provenance("WebText-Post-Ids")) if provenance else None,
         "subreddits": split_list(provenance("WebText-Subreddits")) if provenance else None,
@@ -449,7 +450,8 @@ def page_dict(pending: _Pending, name: str, page_id: Callable[[str], str]) -> di
     }
 
 
-def _outcome(pending: _Pending, name: str, page_id: Callable[[str], str]) -> Iterator[tuple[str, object]]:
+def _outcome(pending: _Pending, path: str, name: str,
+             page_id: Callable[[str], str]) -> Iterator[tuple[str, object]]:
     """The events of one response/revisit: a page, or a drop (plus a redirect for a 3xx)."""
     status = _status(pending)
     if _is_redirect(status):
@@ -465,7 +467,7 @@ def _outcome(pending: _Pending, name: str, page_id: Callable[[str], str]) -> Ite
         yield DROP, ("http_not_200", identity(pending, name, page_id))
         return
     try:
-        yield PAGE, page_dict(pending, name, page_id)
+        yield PAGE, page_dict(pending, path, name, page_id)
     except ProvenanceError as exc:
         log.warning("%s @%d: %s", name, pending.offset, exc)
         yield DROP, ("bad_provenance", identity(pending, name, page_id))
@@ -478,19 +480,24 @@ def _concurrent_to(record) -> list[str]:
     return [value for key, value in record.rec_headers.headers if key.lower() == "warc-concurrent-to"]
 
 
-def _pending(record, offset: int) -> _Pending:
+def _pending(record, unit: tuple[int, int], offset: int) -> _Pending:
+    """A response/revisit record; a 200 response's body is read through (a record cut short is
+    damage found now, not at extraction) and remembered by where it is, not held."""
     status = record.http_headers.get_statuscode() if record.http_headers is not None else None
-    wants_body = record.rec_type == "response" and status == "200"
+    has_body = record.rec_type == "response" and status == "200"
+    if has_body:
+        read_body(record)
     return _Pending(record_id=record.rec_headers.get_header("WARC-Record-ID"), warc_type=record.rec_type,
                     headers=record.rec_headers, http_headers=record.http_headers,
-                    body=read_body(record) if wants_body else None, offset=offset)
+                    body_at=(*unit, offset) if has_body else None, offset=offset)
 
 
-def read_range(stream, units: list[tuple[int, int]], name: str,
+def read_range(stream, units: list[tuple[int, int]], path: str, name: str,
                page_id: Callable[[str], str]) -> Iterator[tuple[str, object]]:
-    """(kind, value) events of the records in `units` ((offset, length) pairs from `scan`):
-    (PAGE, page dict), (DROP, (reason, identity)), (REDIRECT, redirect dict). One PAGE or DROP
-    per response/revisit record; a unit that fails to parse is one `warc_bad_record` DROP."""
+    """(kind, value) events of the records in `units` ((offset, length) pairs from `scan`) of
+    the file at `path`: (PAGE, page dict), (DROP, (reason, identity)), (REDIRECT, redirect dict).
+    One PAGE or DROP per response/revisit record; a unit that fails to parse is one
+    `warc_bad_record` DROP. A page holds no body, only `body_at` (`read_body_at` reads it)."""
     pending: _Pending | None = None
     for offset, length in units:
         current = None  # the record being parsed, for the drop if it breaks
@@ -501,9 +508,9 @@ def read_range(stream, units: list[tuple[int, int]], name: str,
                 if record.format != "warc":  # warcio falls back to ARC parsing on garbage
                     raise ValueError(f"not a WARC record (parsed as {record.format})")
                 if record.rec_type in PAGE_TYPES:
-                    parsed = _pending(record, offset + records.offset)
+                    parsed = _pending(record, (offset, length), offset + records.offset)
                     if pending is not None:
-                        yield from _outcome(pending, name, page_id)
+                        yield from _outcome(pending, path, name, page_id)
                     pending, current = parsed, None
                 elif (record.rec_type == "metadata" and pending is not None
                       and pending.record_id in _concurrent_to(record)):
@@ -518,4 +525,26 @@ def read_range(stream, units: list[tuple[int, int]], name: str,
             yield DROP, ("warc_bad_record", {"id": id_or_none(url, page_id), "url": url, "final_url": None,
                                              "warc_file": name, "warc_offset": offset})
     if pending is not None:
-        yield from _outcome(pending, name, page_id)
+        yield from _outcome(pending, path, name, page_id)
+
+
+def read_body_at(stream, unit_offset: int, unit_length: int, record_offset: int) -> bytes:
+    """The HTTP payload of the response record at `record_offset`, inside the unit (`scan`) at
+    `unit_offset`: a page's `body_at` without its path. The unit is read with one ranged read of
+    exactly its bytes (on an object store, one GET of a few tens of KB). IOError if the record is
+    not there (the file changed since it was read)."""
+    stream.seek(unit_offset)
+    chunks, left = [], unit_length
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise TruncatedRecord(f"the file ends {left} bytes into the unit at offset {unit_offset}")
+        chunks.append(chunk)
+        left -= len(chunk)
+    records = ArchiveIterator(io.BytesIO(b"".join(chunks)))
+    for record in records:
+        if unit_offset + records.offset == record_offset:
+            if record.rec_type != "response":
+                break
+            return read_body(record)
+    raise IOError(f"no response record at offset {record_offset}")

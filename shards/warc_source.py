@@ -23,8 +23,10 @@ Page dict (main output, `core.beam.KEPT`), one per HTTP 200 `response` and per `
                 WARC-Target-URI
   final_url     WARC-Target-URI of the response (after redirects)
   domain        domain(final_url)
-  body          HTTP payload bytes, zlib-deflated (None for a revisit; see `deflated`)
-  body_deflated True where body is deflated (extract.pipeline.BODY_DEFLATED)
+  body_at       where the HTTP payload is: (path, gzip-member/record offset, its length,
+                record offset), None for a revisit. Pages travel without their bodies (a few
+                hundred bytes instead of ~145 KB of HTML) through the captures stage's shuffles;
+                `ReadBodies` reads the body of each kept page just before extraction.
   content_type  HTTP Content-Type ("" when absent)
   post_ids, subreddits   sorted lists, or None without Reddit provenance
   score, created_utc     int, or None without Reddit provenance
@@ -48,6 +50,7 @@ against from_url), warc_file, warc_offset, crawl_time}.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -58,14 +61,14 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
-from zlib_ng import zlib_ng
 
 from core import fsio
 from core.beam import DROPPED, KEPT, StageCounter
 from crawl.urls import url_key
-from extract.pipeline import BODY_DEFLATED
+from extract.pipeline import BODY_ERROR
 from shards.split import doc_id
-from shards.warc_reader import DROP, PAGE, REDIRECT, BadRegion, id_or_none, is_gzip, plan_ranges, read_range, scan
+from shards.warc_reader import (DROP, PAGE, REDIRECT, BadRegion, id_or_none, is_gzip, plan_ranges, read_body_at,
+                                 read_range, scan)
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +203,6 @@ class IndexWarcFile(beam.DoFn):
         log.info("indexed %s: %d range(s), %d damaged region(s)", name, ranges, regions)
 
 
-def deflated(page: dict) -> dict:
-    """The page with its body deflated (zlib-ng level 1, ~0.5 ms for a 145 KB page) and marked so
-    (extract.pipeline.BODY_DEFLATED): every shuffle between here and extraction, and the runner's
-    controller that relays it, moves about a quarter of the bytes. On one WARC of 2,970 real pages
-    that took the build with 2 workers from 71 s to 53 s (bench/scale_build.py)."""
-    if page.get("body") is None:
-        return page
-    return {**page, "body": zlib_ng.compress(page["body"], 1), BODY_DEFLATED: True}
-
-
 class ReadWarcRange(beam.DoFn):
     """A range from `IndexWarcFile` -> page dicts (main), drops (`DROPPED`), redirects
     (`REDIRECTS`). Stage `read` counts each response/revisit record once."""
@@ -220,17 +213,68 @@ class ReadWarcRange(beam.DoFn):
     def process(self, element: tuple[str, str, list[tuple[int, int]]]) -> Iterator:
         path, name, units = element
         with _open(path) as stream:
-            for kind, value in read_range(stream, units, name, page_id):
+            for kind, value in read_range(stream, units, path, name, page_id):
                 if kind == PAGE:
                     self.counter.seen()
                     self.counter.kept()
-                    yield deflated(value)
+                    yield value
                 elif kind == DROP:
                     reason, record = value
                     self.counter.seen()
                     yield self.counter.drop(reason, record)
                 elif kind == REDIRECT:
                     yield TaggedOutput(REDIRECTS, value)
+
+
+WARC_REREAD_ERROR = "warc_reread_error"  # extract stage drop: the body is no longer where it was read
+
+
+class ReadBodies(beam.DoFn):
+    """Page with `body_at` -> the page with `body` (its HTTP payload bytes), read again from its
+    WARC record; fused with extraction, so bodies never cross a shuffle. A body that cannot be
+    read (the file changed or vanished since the read stage) leaves `body` None and
+    `BODY_ERROR` = `warc_reread_error`, the extract stage's drop reason for it. The last few
+    files stay open: one big WARC is seeked, not reopened, for each page."""
+
+    OPEN_FILES = 8
+
+    def setup(self):
+        self._files: dict[str, object] = {}  # path -> open stream, least recently used first
+
+    def process(self, page: dict) -> Iterator[dict]:
+        where = page.get("body_at")
+        if where is None:  # a revisit without original body: extraction drops it as decode_error
+            yield page
+            return
+        path, unit_offset, unit_length, record_offset = where
+        try:
+            # unbuffered where the filesystem allows: a buffered object-store stream would fetch
+            # its whole read buffer (Beam's S3 reader: 16 MB) for each few-KB record
+            stream = self._stream(path)
+            body = read_body_at(getattr(stream, "raw", stream), unit_offset, unit_length, record_offset)
+        except Exception as exc:  # the filesystem and warcio raise many types
+            log.warning("%s: %s @%d: %s: %s", WARC_REREAD_ERROR, path, record_offset, type(exc).__name__, exc)
+            self._close(path)
+            yield {**page, "body": None, BODY_ERROR: WARC_REREAD_ERROR}
+            return
+        yield {**page, "body": body}
+
+    def _stream(self, path: str):
+        stream = self._files.pop(path, None) or _open(path)
+        self._files[path] = stream
+        if len(self._files) > self.OPEN_FILES:
+            self._close(next(iter(self._files)))
+        return stream
+
+    def _close(self, path: str) -> None:
+        stream = self._files.pop(path, None)
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def teardown(self):
+        for path in list(self._files):
+            self._close(path)
 
 
 class ReadWarc(beam.PTransform):

@@ -32,6 +32,7 @@ def _pages(pages):
         page("bot", pages["bot_check"]),
         page("empty", b""),
         page("nobody", None),
+        {**page("unreadable", None), "body_error": "warc_reread_error"},  # shards.warc_source.ReadBodies
         page("blank", b"<html><body></body></html>"),
         page("slow", slow_page()),
     ]
@@ -59,8 +60,8 @@ def test_extract_pages_counts_reconcile(mode, pages):
     extract, quality_filter = counts["extract"], counts["filter"]
     extract.check()
     quality_filter.check()
-    assert (extract.records_in, extract.records_out) == (8, 4)
-    assert extract.dropped == {"decode_error": 2, "no_text": 1, "extract_timeout": 1}
+    assert (extract.records_in, extract.records_out) == (9, 4)
+    assert extract.dropped == {"decode_error": 2, "warc_reread_error": 1, "no_text": 1, "extract_timeout": 1}
     assert quality_filter.records_in == extract.records_out
     assert quality_filter.dropped == {"lang_de": 1, "bot_check": 1} and quality_filter.records_out == 2
 

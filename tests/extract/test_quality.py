@@ -1,7 +1,13 @@
+import math
+import random
+import re
+
+import numpy as np
 import pytest
 
+from core.text import ngram_hashes
 from extract.config import ExtractConfig
-from extract.quality import QUALITY_RULES, MeasuredText, first_failure
+from extract.quality import _LETTERLESS_WORDS, _LINK_LIKE, QUALITY_RULES, MeasuredText, first_failure
 
 CONFIG = ExtractConfig()
 PROSE = (
@@ -146,3 +152,138 @@ def test_empty_text_fails():
     assert first_failure("", CONFIG) is not None
     assert _rule("symbols_per_word")(MeasuredText(""), CONFIG)
     assert _rule("non_alphabetic_words")(MeasuredText(""), CONFIG)
+
+
+# Reference: the rules as first written (one np.unique per n over n-gram hashes, one regex per
+# word, every line split in full, a regex for symbols), which the faster rules must match on
+# every text and config.
+def _reference_ngram_fractions(text: str, n: int) -> tuple[float | None, float | None]:
+    """(top n-gram fraction, duplicate n-gram fraction); None where the rule cannot fail at n."""
+    words = text.split()
+    if len(words) < n:
+        return None, None
+    vocabulary: dict[str, int] = {}
+    word_ids = np.array([vocabulary.setdefault(word, len(vocabulary)) for word in words], dtype=np.uint64)
+    word_lengths = np.array([len(word) for word in words], dtype=np.int64)
+    word_characters = int(word_lengths.sum()) or 1
+    word_ends = np.concatenate(([0], np.cumsum(word_lengths)))
+    _, first, inverse, counts = np.unique(
+        ngram_hashes(word_ids, n), return_index=True, return_inverse=True, return_counts=True
+    )
+    top_count = int(counts.max())
+    top = None
+    if top_count > 1:
+        top_first = first[counts == top_count]
+        top = int((word_ends[top_first + n] - word_ends[top_first]).max()) * top_count / word_characters
+    starts = np.flatnonzero(first[inverse] != np.arange(len(inverse)))
+    duplicate = None
+    if len(starts):
+        edges = np.zeros(len(words) + 1, dtype=np.int64)
+        np.add.at(edges, starts, 1)
+        np.add.at(edges, starts + n, -1)
+        duplicate = int(word_lengths[np.cumsum(edges[:-1]) > 0].sum()) / word_characters
+    return top, duplicate
+
+
+def _reference_short_line_fraction(text: str, short_line_words: int) -> float | None:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    short = sum(1 for line in lines if len(line.split()) < short_line_words or _LINK_LIKE.match(line))
+    return short / len(lines)
+
+
+def _reference_alpha_word_fraction(text: str) -> float | None:
+    words = text.split()
+    if not words:
+        return None
+    return sum(1 for word in words if re.search(r"[^\W\d_]", word)) / len(words)
+
+
+def _reference_symbol_word_ratio(text: str) -> float | None:
+    words = text.split()
+    return len(re.findall(r"#|\.\.\.|…", text)) / len(words) if words else None
+
+
+def _reference_rules(text: str, config: ExtractConfig) -> dict[str, bool]:
+    symbols = _reference_symbol_word_ratio(text)
+    short = _reference_short_line_fraction(text, config.short_line_words)
+    alpha = _reference_alpha_word_fraction(text)
+    tops = {n: _reference_ngram_fractions(text, n)[0] for n in config.max_top_ngram_char_fraction}
+    duplicates = {n: _reference_ngram_fractions(text, n)[1] for n in config.max_duplicate_ngram_char_fraction}
+    return {
+        "boilerplate_only": short is None or short > config.max_short_line_fraction,
+        "top_ngram_characters": any(
+            tops[n] is not None and tops[n] > limit for n, limit in config.max_top_ngram_char_fraction.items()
+        ),
+        "duplicate_ngram_characters": any(
+            duplicates[n] is not None and duplicates[n] > limit
+            for n, limit in config.max_duplicate_ngram_char_fraction.items()
+        ),
+        "symbols_per_word": symbols is None or symbols > config.max_symbol_word_ratio,
+        "non_alphabetic_words": alpha is None or alpha < config.min_alpha_word_fraction,
+    }
+
+
+# Words that repeat often (n-grams repeat, counts tie), letterless words (digits of several
+# scripts, "_", symbols), letters that are not ASCII (combining marks, CJK, "²" counts as one).
+_VOCABULARY = ["the", "cat", "sat", "on", "mat", "Home", "read", "more", "123", "4.5", "--", "_", "#", "...",
+               "٣٤", "e\u0301", "東京", "²", "ǅ", "a_1", "__", "x", "Ⅻ", "‐", "share", "https://a.b",
+               "#tag", "....", "…", "a...b", "##"]
+_SEPARATORS = [" ", " ", " ", "\n", "\t", "\xa0", "\u2028", "\x1c", "\x1f", "\x85", "\u3000", "  \n ", "\r\n"]
+
+
+def _random_text(rng: random.Random) -> str:
+    vocabulary = rng.sample(_VOCABULARY, rng.randint(2, len(_VOCABULARY)))
+    words = [rng.choice(vocabulary) for _ in range(rng.choice([0, 1, 3, 8, 30, 120, 400]))]
+    for _ in range(rng.randint(0, 3)):  # copied passages
+        if words:
+            start = rng.randrange(len(words))
+            words[rng.randrange(len(words) + 1):0] = words[start: start + rng.randint(1, 40)]
+    text = "".join(word + rng.choice(_SEPARATORS) for word in words)
+    return rng.choice(["", " ", "\n"]) + text
+
+
+def _limits_around(rng: random.Random, fractions: list[float]) -> float:
+    """A limit at, just below or just above a fraction the text has, or anywhere in [0, 1]."""
+    candidates = [value for value in fractions if value is not None and 0.0 <= value <= 1.0]
+    if not candidates or rng.random() < 0.3:
+        return rng.choice([0.0, 1.0, rng.random()])
+    value = rng.choice(candidates)
+    return min(1.0, max(0.0, rng.choice([value, math.nextafter(value, 0.0), math.nextafter(value, 1.0)])))
+
+
+def test_rules_match_the_reference_on_generated_texts_and_configs():
+    rng = random.Random(20261206)
+    for _ in range(300):
+        text = _random_text(rng)
+        ns = range(1, 13)
+        fractions = [_reference_ngram_fractions(text, n) for n in ns]
+        tops, duplicates = [top for top, _ in fractions], [duplicate for _, duplicate in fractions]
+        for _ in range(4):
+            short_line_words = rng.randint(1, 6)
+            # non-monotone limits per n, in any key order
+            config = ExtractConfig(
+                short_line_words=short_line_words,
+                max_short_line_fraction=_limits_around(rng, [_reference_short_line_fraction(text, short_line_words)]),
+                min_alpha_word_fraction=_limits_around(rng, [_reference_alpha_word_fraction(text)]),
+                max_symbol_word_ratio=_limits_around(rng, [_reference_symbol_word_ratio(text)]),
+                max_top_ngram_char_fraction={
+                    n: _limits_around(rng, tops) for n in rng.sample(list(ns), rng.randint(0, 5))
+                },
+                max_duplicate_ngram_char_fraction={
+                    n: _limits_around(rng, duplicates) for n in rng.sample(list(ns), rng.randint(0, 7))
+                },
+            )
+            document = MeasuredText(text)
+            assert document.lines == [line.strip() for line in text.splitlines() if line.strip()]
+            expected = _reference_rules(text, config)
+            assert {reason: _rule(reason)(document, config) for reason in expected} == expected, (text, config)
+
+
+def test_letterless_words_are_found_for_every_character():
+    """A word is letterless when no character matches [^\\W\\d_], any script: checked for every
+    code point that is not whitespace (so can be inside a word)."""
+    characters = [chr(code) for code in range(0x110000) if not chr(code).isspace()]
+    letter = re.compile(r"[^\W\d_]")
+    assert _LETTERLESS_WORDS.findall("\n".join(characters)) == [c for c in characters if not letter.search(c)]

@@ -35,12 +35,19 @@ from tests.shards.conftest import run_cli
 from tests.shards.warc_fixture import ARTICLES, article_html
 
 
-def page(url: str, body: bytes | None = b"<html>page</html>", **fields) -> dict:
-    """A page dict as the read stage emits it (shards/warc_source.py), without Reddit provenance."""
-    return {"id": doc_id(url_key(url)), "url": url, "final_url": url, "domain": url.split("/")[2], "body": body,
+def at(body: str) -> tuple:
+    """A `body_at` standing for the body `body` (the stage moves locations, never reads them)."""
+    return (f"/warcs/{body}.warc.gz", 0, 100, 0)
+
+
+def page(url: str, body: str | None = "page", **fields) -> dict:
+    """A page dict as the read stage emits it (shards/warc_source.py), without Reddit provenance;
+    `body` names its body (None: a revisit's)."""
+    return {"id": doc_id(url_key(url)), "url": url, "final_url": url, "domain": url.split("/")[2],
+            "body_at": at(body) if body is not None else None,
             "content_type": "text/html", "post_ids": None, "subreddits": None, "score": None, "created_utc": None,
             "crawl_time": "2026-11-20T10:00:00.000000+00:00", "warc_file": "a.warc.gz", "warc_offset": 0,
-            "source": "live", "capture_time": None, "payload_digest": "sha1:" + hashlib.sha1(body or b"").hexdigest(),
+            "source": "live", "capture_time": None, "payload_digest": "sha1:" + hashlib.sha1((body or "").encode()).hexdigest(),
             "record_type": "response", "refers_to_uri": None, "refers_to_date": None, **fields}
 
 
@@ -80,17 +87,17 @@ def test_capture_instant_reads_archive_time_first_in_both_forms():
 
 def test_choose_capture_order():
     url = "https://a.example/story"
-    old_live = page(url, b"old", crawl_time="2026-01-01T00:00:00+00:00")
-    new_live = page(url, b"new", crawl_time="2026-06-01T00:00:00+00:00", warc_file="b.warc.gz", payload_digest="sha1:B")
-    newer_archive = page(url, b"arch", source="archive", capture_time="2026-09-01T00:00:00+00:00")
+    old_live = page(url, "old", crawl_time="2026-01-01T00:00:00+00:00")
+    new_live = page(url, "new", crawl_time="2026-06-01T00:00:00+00:00", warc_file="b.warc.gz", payload_digest="sha1:B")
+    newer_archive = page(url, "arch", source="archive", capture_time="2026-09-01T00:00:00+00:00")
     same_time_small_digest = {**new_live, "payload_digest": "sha1:A", "warc_file": "c.warc.gz"}
     bodiless = revisit(url, "sha1:x", crawl_time="2027-01-01T00:00:00+00:00")
     # live over archive, whatever the times; then the latest; then the smallest digest; a revisit last
-    assert choose_capture([newer_archive, old_live])[0]["body"] == b"old"
-    assert choose_capture([old_live, new_live])[0]["body"] == b"new"
+    assert choose_capture([newer_archive, old_live])[0]["body_at"] == at("old")
+    assert choose_capture([old_live, new_live])[0]["body_at"] == at("new")
     assert choose_capture([new_live, same_time_small_digest])[0]["warc_file"] == "c.warc.gz"
     kept, others = choose_capture([bodiless, newer_archive, old_live, new_live])
-    assert (kept["body"], kept["dup_count"]) == (b"new", 3)
+    assert (kept["body_at"], kept["dup_count"]) == (at("new"), 3)
     assert others[-1] is bodiless
     # the order of the input does not matter
     assert choose_capture([new_live, old_live]) == choose_capture([old_live, new_live])
@@ -99,12 +106,12 @@ def test_choose_capture_order():
 
 
 def test_resolve_revisit():
-    original = page("https://a.example/one", b"body one", payload_digest="sha1:D1")
+    original = page("https://a.example/one", "body one", payload_digest="sha1:D1")
     same_url = revisit("https://a.example/one", "sha1:D1")
     other_url = revisit("https://b.example/two", "sha1:D1", refers_to_uri="https://a.example/one")
     assert resolve_revisit(same_url, [original]) is same_url  # stays bodiless: loses to its original
     lent = resolve_revisit(other_url, [original])
-    assert (lent["body"], lent["id"], lent["url"]) == (b"body one", other_url["id"], "https://b.example/two")
+    assert (lent["body_at"], lent["id"], lent["url"]) == (at("body one"), other_url["id"], "https://b.example/two")
     # the original must be the refers-to URL's capture, not any page with that digest
     assert resolve_revisit(revisit("https://b.example/two", "sha1:D1"), [original]) is None
     assert resolve_revisit(same_url, []) is None
@@ -171,14 +178,14 @@ def run_captures(pages: list[dict], redirects: list[dict], url_files=None, unkno
 @pytest.fixture(scope="module")
 def without_table():
     pages = [
-        page("https://twice.example/a", b"first", crawl_time="2026-01-01T00:00:00Z", warc_file="old/a.warc.gz"),
-        page("https://twice.example/a", b"second", crawl_time="2026-02-01T00:00:00Z", warc_file="new/a.warc.gz"),
-        page("https://both.example/b", b"live", crawl_time="2026-01-01T00:00:00Z"),
-        page("https://both.example/b", b"archived", source="archive", capture_time="2017-12-01T00:00:00Z",
+        page("https://twice.example/a", "first", crawl_time="2026-01-01T00:00:00Z", warc_file="old/a.warc.gz"),
+        page("https://twice.example/a", "second", crawl_time="2026-02-01T00:00:00Z", warc_file="new/a.warc.gz"),
+        page("https://both.example/b", "live", crawl_time="2026-01-01T00:00:00Z"),
+        page("https://both.example/b", "archived", source="archive", capture_time="2017-12-01T00:00:00Z",
              crawl_time="2026-03-01T00:00:00Z"),
-        page("https://revisited.example/c", b"original c", payload_digest="sha1:C"),
+        page("https://revisited.example/c", "original c", payload_digest="sha1:C"),
         revisit("https://revisited.example/c", "sha1:C", crawl_time="2026-05-01T00:00:00Z"),
-        page("https://origin.example/d", b"original d", payload_digest="sha1:D"),
+        page("https://origin.example/d", "original d", payload_digest="sha1:D"),
         revisit("https://copy.example/e", "sha1:D", refers_to_uri="https://origin.example/d"),
         revisit("https://lonely.example/f", "sha1:F"),
         revisit("https://wrong.example/g", "sha1:G", refers_to_uri="https://origin.example/d"),
@@ -188,24 +195,23 @@ def without_table():
 
 def test_one_capture_per_id_and_the_rest_are_duplicate_captures(without_table):
     kept, dropped, counts = without_table
-    assert kept["https://twice.example/a"]["body"] == b"second"  # the latest live capture
-    assert kept["https://both.example/b"]["body"] == b"live"  # live over archive
-    assert kept["https://revisited.example/c"]["body"] == b"original c"  # the revisit loses to its original
+    assert kept["https://twice.example/a"]["body_at"] == at("second")  # the latest live capture
+    assert kept["https://both.example/b"]["body_at"] == at("live")  # live over archive
+    assert kept["https://revisited.example/c"]["body_at"] == at("original c")  # the revisit loses to its original
     assert kept["https://twice.example/a"]["dup_count"] == 1
     duplicates = sorted((row["url"], row["duplicate_of"], row["stage"]) for row in dropped
                         if row["reason"] == "duplicate_capture")
     assert duplicates == [(url, doc_id(url_key(url)), "captures") for url in
                           ("https://both.example/b", "https://revisited.example/c", "https://twice.example/a")]
-    assert all("body" not in row for row in dropped)  # the audit table never holds raw bytes
     assert counts.dropped == {"duplicate_capture": 3, "revisit_without_original": 2}
 
 
 def test_revisits_resolve_to_their_original(without_table):
     kept, dropped, _ = without_table
     copy = kept["https://copy.example/e"]
-    assert (copy["body"], copy["final_url"], copy["id"]) == (
-        b"original d", "https://copy.example/e", doc_id(url_key("https://copy.example/e")))
-    assert kept["https://origin.example/d"]["body"] == b"original d"
+    assert (copy["body_at"], copy["final_url"], copy["id"]) == (
+        at("original d"), "https://copy.example/e", doc_id(url_key("https://copy.example/e")))
+    assert kept["https://origin.example/d"]["body_at"] == at("original d")
     assert sorted(row["url"] for row in dropped if row["reason"] == "revisit_without_original") == [
         "https://lonely.example/f", "https://wrong.example/g"]
 
@@ -223,7 +229,7 @@ def with_table(tmp_path_factory):
 
     pages = [
         page("https://listed.example/a", score=1, post_ids=["old"], subreddits=["old"], created_utc=5),
-        page("http://www.listed.example/a", b"second capture", crawl_time="2019-01-01T00:00:00Z"),
+        page("http://www.listed.example/a", "second capture", crawl_time="2019-01-01T00:00:00Z"),
         page("https://landing.example/z"),  # short.example/b -> hop.example/y -> landing.example/z
         page("https://target.example/p"),  # low.example/m and high.example/m both redirect here
         page("https://unknown.example/q"),
@@ -252,7 +258,7 @@ def test_url_table_provenance_replaces_the_warc_s(with_table):
     assert (listed["score"], listed["post_ids"], listed["subreddits"], listed["created_utc"]) == (
         7, ["p1", "p2"], ["news", "z"], 1_500_000_000)
     assert listed["dup_count"] == 1  # the http://www. capture is the same document
-    assert listed["body"] == b"<html>page</html>"  # live, then latest: the 2026 capture
+    assert listed["body_at"] == at("page")  # live, then latest: the 2026 capture
 
 
 def test_a_page_reached_by_redirects_gets_the_harvested_url(with_table):

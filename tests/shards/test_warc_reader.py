@@ -9,7 +9,7 @@ import os
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from shards.warc_reader import BadRegion, is_gzip, plan_ranges, read_range, scan
+from shards.warc_reader import BadRegion, is_gzip, plan_ranges, read_body_at, read_range, scan
 from shards.warc_source import page_id
 from tests.shards.warc_fixture import _page, article_html, write_warc
 
@@ -25,7 +25,7 @@ def _read(path: str, max_records: int = 64) -> tuple[list[dict], list[tuple], li
                 drops.append(("warc_bad_record", item.url, item.offset))
                 continue
             ranges.append(item)
-            for kind, value in read_range(fh, [(u.offset, u.length) for u in item], "f.warc", page_id):
+            for kind, value in read_range(fh, [(u.offset, u.length) for u in item], path, "f.warc", page_id):
                 if kind == "page":
                     pages.append(value)
                 elif kind == "drop":
@@ -192,12 +192,15 @@ def test_metadata_provenance_redirects_foreign_and_revisit_records(tmp_path):
         assert archived["final_url"] == "https://mid.example/final"
         assert archived["post_ids"] == ["p1", "p2"] and archived["score"] == 7 and archived["created_utc"] == 1500000000
         assert archived["source"] == "archive" and archived["capture_time"] == "2017-06-01T12:00:00.000000+00:00"
-        assert archived["body"] == HTML.encode() and archived["record_type"] == "response"
+        assert archived["record_type"] == "response" and "body" not in archived
+        with open(path, "rb") as fh:  # the page says where its body is
+            assert read_body_at(fh, *archived["body_at"][1:]) == HTML.encode()
+        assert archived["body_at"][0] == path and archived["body_at"][3] == archived["warc_offset"]
         assert archived["payload_digest"].startswith("sha1:")
         assert foreign["url"] == foreign["final_url"] == "https://foreign.example/x"
         assert (foreign["post_ids"], foreign["subreddits"], foreign["score"], foreign["created_utc"]) == (None,) * 4
         assert foreign["source"] == "live" and foreign["capture_time"] is None and len(foreign["id"]) == 16
-        assert revisit["record_type"] == "revisit" and revisit["body"] is None
+        assert revisit["record_type"] == "revisit" and revisit["body_at"] is None
         assert revisit["refers_to_uri"] == "https://foreign.example/x"
         assert revisit["refers_to_date"] == "2026-11-19T10:00:00.000000+00:00"
         assert revisit["id"] == foreign["id"]

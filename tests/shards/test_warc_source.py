@@ -10,12 +10,11 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
-from zlib_ng import zlib_ng
 
 from core.beam import DROPPED, KEPT, collect_stage_counts, pipeline_options
 from core.beam_config import BeamConfig
 from shards.warc_reader import scan
-from shards.warc_source import (REDIRECTS, IndexWarcFile, ReadWarc, ReadWarcRange, crawl_folder, find_warc_files,
+from shards.warc_source import (REDIRECTS, IndexWarcFile, ReadBodies, ReadWarc, ReadWarcRange, crawl_folder, find_warc_files,
                                 list_warc_inputs, warc_root)
 from tests.shards.warc_fixture import _page, article_html, write_warc
 
@@ -148,6 +147,41 @@ def test_provenance_and_offsets(tmp_path):
     assert got["post_ids"] == ["a1", "b2"] and got["subreddits"] == ["news", "science"]
     assert got["crawl_time"] == "2026-11-20T10:07:00.123456+00:00"
     assert got["warc_file"] == "x.warc.gz" and got["warc_offset"] > 0
-    assert got["body_deflated"] and zlib_ng.decompress(got["body"]) == HTML.encode() and got["content_type"].startswith("text/html")
+    assert "body" not in got and got["content_type"].startswith("text/html")
     assert len(got["id"]) == 16
     assert (got["source"], got["capture_time"], got["record_type"]) == ("live", None, "response")
+
+
+def test_read_bodies_reads_each_kept_page_again_or_says_why(tmp_path):
+    """Pages travel without bodies; `ReadBodies` fetches each by its `body_at`, seeking in files it
+    keeps open, and a body no longer where it was read is the drop reason `warc_reread_error`."""
+    htmls = [article_html(f"Title {i}", [f"Paragraph {i} words."], "site.example") for i in range(12)]
+    files = []
+    for name in ("a.warc.gz", "b.warc.gz"):
+        path = str(tmp_path / name)
+        write_warc(path, [_page(i, f"https://{name[0]}.example/{i}", html, 3) for i, html in enumerate(htmls)])
+        files.append(path)
+    pages = []
+    for path in files:
+        for ranged in IndexWarcFile().process((path, os.path.basename(path))):
+            pages.extend(ReadWarcRange().process(ranged))
+    reader = ReadBodies()
+    reader.OPEN_FILES = 1  # every switch of file closes the other: reopening works too
+    reader.setup()
+    interleaved = [page for pair in zip(pages[:12], pages[12:]) for page in pair][::-1]
+    read = [next(iter(reader.process(page))) for page in interleaved]
+    assert [page["body"] for page in read] == [html.encode() for html in htmls for _ in (0, 1)][::-1]
+    assert all(page["url"] == source["url"] for page, source in zip(read, interleaved))
+    reader.teardown()
+
+    data = open(files[0], "rb").read()
+    with open(files[0], "wb") as fh:  # the file changed since the read stage: shifted by 7 bytes
+        fh.write(b"garbage" + data)
+    reader = ReadBodies()
+    reader.setup()
+    (gone,) = reader.process(pages[3])
+    assert gone["body"] is None and gone["body_error"] == "warc_reread_error"
+    os.remove(files[1])
+    (vanished,) = reader.process(pages[15])
+    assert vanished["body"] is None and vanished["body_error"] == "warc_reread_error"
+    reader.teardown()
