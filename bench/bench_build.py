@@ -6,7 +6,8 @@ Writes a synthetic crawl with the crawl stage's own WARC writer (N distinct arti
 ~600 words in K files, each with the WebText-* provenance headers), then times, in this process:
 
 - `warcio loop`: iterating the files and reading every response body (the floor),
-- `read stage`: the build's WARC source alone on the DirectRunner (`ReadWarc`: index, spread ranges, read),
+- `read stage`: the build's WARC source alone on the DirectRunner (`ReadWarc`: index, spread ranges,
+  read the records; then `ReadBodies`: read each page's body again, as the build does before extraction),
 - `build`: `run_build` end to end (extract, filter, Wikipedia, exact + near dedup, split,
   Parquet shards, manifest and card) with one worker.
 
@@ -33,7 +34,7 @@ from core.beam_config import BeamConfig
 from crawl.warc import FetchedPage, WarcWriter
 from shards.build import run_build
 from shards.cli import dataset_config
-from shards.warc_source import ReadWarc, find_warc_files, relative_name
+from shards.warc_source import ReadBodies, ReadWarc, find_warc_files, relative_name
 from webtext.config import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "build.json"
@@ -89,7 +90,7 @@ def time_warcio(files: list[str]) -> int:
 def time_read_stage(files: list[str], root: str) -> int:
     with beam.Pipeline(options=pipeline_options(BeamConfig())) as pipeline:
         read = pipeline | ReadWarc([(path, relative_name(path, root)) for path in files])
-        read[KEPT] | beam.Map(len)
+        read[KEPT] | beam.ParDo(ReadBodies()) | beam.Map(len)
     return collect_stage_counts(pipeline.result)["read"].records_out
 
 
