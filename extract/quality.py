@@ -120,19 +120,19 @@ class MeasuredText:
         return int(self.word_lengths.sum()) or 1
 
     @functools.cached_property
-    def first_positions(self) -> dict[str, int]:
-        """Each distinct word and the position of its first occurrence. The same pass gives the
-        1-grams' `first_seen`: setdefault returns the first position of a word seen before."""
+    def word_occurrences(self) -> tuple[dict[str, int], np.ndarray]:
+        """(each distinct word -> the position of its first occurrence, the 1-grams' `first_seen`),
+        in one pass: setdefault returns the first position of a word seen before."""
         first_positions: dict[str, int] = {}
         positions = map(first_positions.setdefault, self.words, range(len(self.words)))
-        self._first_seen.append(np.fromiter(positions, dtype=np.int64, count=len(self.words)))
-        return first_positions
+        return first_positions, np.fromiter(positions, dtype=np.int64, count=len(self.words))
 
     def first_seen(self, n: int) -> np.ndarray:
         """Per word position i, the position where the word n-gram starting at i first occurs (i
         itself at a first occurrence): len(words) - n + 1 of them (1 <= n <= len(words)). Exact,
         not hashed: n-grams are compared as pairs of shorter ones."""
-        self.first_positions  # noqa: B018 - computes the 1-grams' first_seen
+        if not self._first_seen:
+            self._first_seen.append(self.word_occurrences[1])
         while len(self._first_seen) < n:
             self._first_seen.append(_first_seen_longer(self._first_seen[-1]))
         return self._first_seen[n - 1]
@@ -288,9 +288,10 @@ def non_alphabetic_words(document: MeasuredText, config: ExtractConfig) -> bool:
     code, symbol soup. A text without words fails."""
     if not document.words:
         return True
-    letterless = _LETTERLESS_WORDS.findall("\n".join(document.first_positions))  # distinct words, one a line
-    occurrences = np.bincount(document.first_seen(1))  # of each word, at its first position
-    letterless_words = int(occurrences[[document.first_positions[word] for word in letterless]].sum())
+    first_positions, word_first_seen = document.word_occurrences
+    letterless = _LETTERLESS_WORDS.findall("\n".join(first_positions))  # distinct words, one a line
+    occurrences = np.bincount(word_first_seen)  # of each word, at its first position
+    letterless_words = int(occurrences[[first_positions[word] for word in letterless]].sum())
     letter_words = len(document.words) - letterless_words
     return letter_words / len(document.words) < config.min_alpha_word_fraction
 
