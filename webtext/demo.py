@@ -50,8 +50,6 @@ STATS_FILES = [
     ("dataset", "build_stats.json", None),
     ("tokens", "tokenize_stats.json", None),
 ]
-STAGE_ORDER = ["harvest", "crawl", "read", "extract", "filter", "wikipedia", "dedup_exact", "dedup_near",
-               "write", "tokenize"]
 
 
 def demo_steps(out: Path, sample: Sample, config_files: list[str] = (), overrides: list[str] = ()) -> list[tuple[str, list[str]]]:
@@ -99,7 +97,9 @@ def read_stage_counts(out: Path) -> dict[str, StageCounts]:
         if path.exists():
             stages = json.loads(path.read_text())["stages"]
             counts.update({stage: StageCounts.from_json(stage, c) for stage, c in stages.items()})
-    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    from shards.manifest import STAGE_CHAIN  # here: the command-line parser imports no pyarrow
+
+    rank = {stage: i for i, stage in enumerate(["harvest", "crawl", *STAGE_CHAIN, "tokenize"])}
     return dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 

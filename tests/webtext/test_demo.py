@@ -23,11 +23,12 @@ def _write(out, folder, name, counts):
 def test_counts_table_reads_every_stats_file_in_pipeline_order(tmp_path):
     _write(tmp_path, "tokens", "tokenize_stats.json", [StageCounts("tokenize", 3, 3)])
     _write(tmp_path, "dataset", "build_stats.json", [
-        StageCounts("write", 3, 3), StageCounts("read", 5, 5), StageCounts("filter", 5, 3, {"too_short": 2})])
+        StageCounts("write", 3, 3), StageCounts("captures", 5, 5), StageCounts("read", 5, 5),
+        StageCounts("filter", 5, 3, {"too_short": 2})])
     _write(tmp_path, "crawl", "crawl_stats.json", [StageCounts("crawl", 6, 5, {"dns": 1})])
     _write(tmp_path, "urls", "_harvest_stats.json", [StageCounts("harvest", 9, 6, {"low_score": 3})])
     counts = demo.read_stage_counts(tmp_path)
-    assert list(counts) == ["harvest", "crawl", "read", "filter", "write", "tokenize"]
+    assert list(counts) == ["harvest", "crawl", "read", "captures", "filter", "write", "tokenize"]
     assert counts["filter"].dropped == {"too_short": 2}
     assert counts["crawl"].records_in == 6 and counts["crawl"].records_out == 5
 
