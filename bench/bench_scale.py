@@ -9,8 +9,8 @@ Runs, each where its module exists:
   (target: 10M <= 1.5x 1M);
 - `bench/scale_crawl.py` run(): peak RSS of one crawl shard (`--shard 0/1000`) over URL tables
   of 1M and 10M rows (target: 10M <= 1.2x 1M and <= 1 GiB);
-- `bench/scale_build.py` run(): build on one WARC of real-size pages, 1 vs 2 workers (target
-  >= 1.7x);
+- `bench/scale_build.py` run(): build on one WARC of real-size pages, 1 vs 2 workers, with
+  shared cores and with one core per worker (target >= 1.7x);
 - tokenize, here: `tokenize_shards` with one worker, in this process, on the visible text of
   the 990 real pages of ../shared/data/extraction-eval (lxml's text_content: real languages
   and markup-free words, a 8,192-token vocabulary learned from them; without ../shared,

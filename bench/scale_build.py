@@ -1,6 +1,7 @@
 """Build on ONE WARC file, 1 worker vs 2: does the read side spread one big file over workers?
 
-    .venv/bin/python -m bench.scale_build [--copies C] [--workers 1 2] [--stage build|read_extract] [--repeats R]
+    .venv/bin/python -m bench.scale_build [--copies C] [--workers 1 2] [--stage build|read_extract]
+                                          [--repeats R] [--cores-per-worker K [K ...]]
 
 Before the offset index (shards/warc_reader.py) a WARC file was one worker's job; now the file
 is indexed once, cut into ranges of whole fetch groups, and the ranges are reshuffled before
@@ -13,8 +14,17 @@ with the Reddit provenance). The WARC is cached under /tmp. Timed: `run_build` e
 (index, read, extract, filter, dedup, split, Parquet shards, manifest) with
 `--direct_running_mode=multi_processing --direct_num_workers=N`, wall seconds (`--stage
 read_extract`: only ReadWarc -> ReadBodies -> ExtractPages, the part this change
-parallelises). The machine's load average is recorded before and after each run: on a shared
-machine a loaded run says little, rerun when it is quiet.
+parallelises).
+
+Each run is a fresh process, in one of two settings (`--cores-per-worker`, both by default):
+  0  every run may use all of the machine's cores (the "shared" setting). A worker's extraction
+     child runs beside it, so one worker already uses ~1.13 cores: on a 2-core machine two
+     workers can gain at most 2 / 1.13 = 1.77x, whatever the split.
+  K  a run with N workers is confined to N x K cores (CPU affinity of the whole process tree:
+     runner, workers, extraction children), as on a cluster where each worker brings its own
+     cores; this measures how the work is split, not how many cores the machine has left over.
+The load average is recorded before and after each run: on a shared machine a loaded run says
+little, rerun when it is quiet.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -143,24 +154,63 @@ def timed_read_extract(warc: Path, workers: int) -> dict:
             "load_before": load_before, "load_after": _load()}
 
 
-def run(copies: int = 3, workers: tuple[int, ...] = (1, 2), stage: str = "build", repeats: int = 1) -> dict:
+TIMED = {"build": "timed_build", "read_extract": "timed_read_extract"}  # stage -> function run per process
+
+
+def setting_name(cores_per_worker: int) -> str:
+    return "shared cores" if cores_per_worker == 0 else f"{cores_per_worker} core(s) per worker"
+
+
+def run_in_process(warc: Path, workers: int, stage: str, cores: list[int] | None) -> dict:
+    """One timed run in a fresh Python process, confined to `cores` (None: no confinement)
+    before it starts any thread, so that runs share no warm state and every process the run
+    starts inherits the affinity."""
+    confine = "" if cores is None else f"import os; os.sched_setaffinity(0, {cores!r}); "
+    code = (f"{confine}import json; from pathlib import Path; from bench.scale_build import {TIMED[stage]}; "
+            f"print(json.dumps({TIMED[stage]}(Path({str(warc)!r}), {workers})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{stage} run with {workers} worker(s) failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["cores"] = "all" if cores is None else ",".join(map(str, cores))
+    print(f"{stage}, {workers} worker(s), cores {result['cores']}: {result['wall_s']} s wall, "
+          f"{result['cpu_s']} CPU-s", file=sys.stderr, flush=True)
+    return result
+
+
+def run(copies: int = 3, workers: tuple[int, ...] = (1, 2), stage: str = "build", repeats: int = 1,
+        cores_per_worker: tuple[int, ...] = (0, 1)) -> dict:
     """Time the build (`stage` "build") or its read + extract part ("read_extract") of one WARC
-    of 990 x `copies` real pages with each worker count, `repeats` rounds interleaved (1, 2, 1,
-    2, ...); the speedup compares each count's fastest run, the least disturbed by other load."""
+    of 990 x `copies` real pages with each worker count in each core setting, `repeats` rounds
+    interleaved (shared 1, 2, confined 1, 2, shared 1, ...); each setting's speedup compares each
+    count's fastest run, the least disturbed by other load, and each round's ratio is listed."""
     if not EVAL_SET.exists():
         return {"skipped": f"{EVAL_SET} is absent"}
+    available = sorted(os.sched_getaffinity(0))
+    for per_worker in cores_per_worker:
+        if per_worker * max(workers) > len(available):
+            raise SystemExit(f"--cores-per-worker {per_worker} with {max(workers)} workers needs "
+                             f"{per_worker * max(workers)} cores; this process may use {len(available)}")
     warc = CACHE / f"eval-x{copies}.warc.gz"
     pages = eval_pages()
     if not warc.exists():
         write_warc(warc, pages, copies)
-    timed = timed_build if stage == "build" else timed_read_extract
-    runs = [timed(warc, n) for _round in range(repeats) for n in workers]
-    by_workers = {n: min(r["wall_s"] for r in runs if r["workers"] == n) for n in workers}
+    settings = {per_worker: [] for per_worker in cores_per_worker}
+    for _round in range(repeats):
+        for per_worker, runs in settings.items():
+            for n in workers:
+                cores = available[:n * per_worker] if per_worker else None
+                runs.append(run_in_process(warc, n, stage, cores))
     result = {"stage": stage, "warc": str(warc), "warc_bytes": os.path.getsize(warc), "pages": len(pages) * copies,
-              "cpu_count": os.cpu_count(), "runs": runs}
-    if 1 in by_workers and 2 in by_workers:
-        result["speedup_2_vs_1"] = round(by_workers[1] / by_workers[2], 2)
-        result["target"] = ">= 1.7"
+              "cpu_count": os.cpu_count(), "target": ">= 1.7", "settings": []}
+    for per_worker, runs in settings.items():
+        setting = {"cores_per_worker": per_worker, "name": setting_name(per_worker), "runs": runs}
+        if 1 in workers and 2 in workers:
+            fastest = {n: min(r["wall_s"] for r in runs if r["workers"] == n) for n in (1, 2)}
+            setting["speedup_2_vs_1"] = round(fastest[1] / fastest[2], 2)
+            walls = {n: [r["wall_s"] for r in runs if r["workers"] == n] for n in (1, 2)}
+            setting["round_speedups"] = [round(one / two, 2) for one, two in zip(walls[1], walls[2])]
+        result["settings"].append(setting)
     return result
 
 
@@ -171,8 +221,11 @@ def main() -> None:
     parser.add_argument("--stage", choices=["build", "read_extract"], default="build",
                         help="time the whole build (default) or only read + extract")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the fastest run of each counts")
+    parser.add_argument("--cores-per-worker", type=int, nargs="+", default=[0, 1],
+                        help="core settings to measure: 0 = every run may use all cores, K = a run with N "
+                             "workers is confined to N x K cores (default: 0 1)")
     args = parser.parse_args()
-    result = run(args.copies, tuple(args.workers), args.stage, args.repeats)
+    result = run(args.copies, tuple(args.workers), args.stage, args.repeats, tuple(args.cores_per_worker))
     path = RESULTS if args.stage == "build" else RESULTS.with_name(f"scale_build_{args.stage}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
