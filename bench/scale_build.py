@@ -178,6 +178,18 @@ def run_in_process(warc: Path, workers: int, stage: str, cores: list[int] | None
     return result
 
 
+def check_settings(workers: tuple[int, ...], cores_per_worker: tuple[int, ...], cores: int) -> None:
+    """ValueError naming the flag when a worker count or core setting cannot be run here."""
+    if not workers or min(workers) < 1:
+        raise ValueError(f"--workers must be counts >= 1, got {list(workers)}")
+    for per_worker in cores_per_worker:
+        if per_worker < 0:
+            raise ValueError(f"--cores-per-worker must be >= 0 (0 = shared cores), got {per_worker}")
+        if per_worker * max(workers) > cores:
+            raise ValueError(f"--cores-per-worker {per_worker} with {max(workers)} workers needs "
+                             f"{per_worker * max(workers)} cores; this process may use {cores}")
+
+
 def run(copies: int = 3, workers: tuple[int, ...] = (1, 2), stage: str = "build", repeats: int = 1,
         cores_per_worker: tuple[int, ...] = (0, 1)) -> dict:
     """Time the build (`stage` "build") or its read + extract part ("read_extract") of one WARC
@@ -187,10 +199,7 @@ def run(copies: int = 3, workers: tuple[int, ...] = (1, 2), stage: str = "build"
     if not EVAL_SET.exists():
         return {"skipped": f"{EVAL_SET} is absent"}
     available = sorted(os.sched_getaffinity(0))
-    for per_worker in cores_per_worker:
-        if per_worker * max(workers) > len(available):
-            raise SystemExit(f"--cores-per-worker {per_worker} with {max(workers)} workers needs "
-                             f"{per_worker * max(workers)} cores; this process may use {len(available)}")
+    check_settings(workers, cores_per_worker, len(available))
     warc = CACHE / f"eval-x{copies}.warc.gz"
     pages = eval_pages()
     if not warc.exists():
@@ -225,6 +234,10 @@ def main() -> None:
                         help="core settings to measure: 0 = every run may use all cores, K = a run with N "
                              "workers is confined to N x K cores (default: 0 1)")
     args = parser.parse_args()
+    try:
+        check_settings(tuple(args.workers), tuple(args.cores_per_worker), len(os.sched_getaffinity(0)))
+    except ValueError as error:
+        parser.error(str(error))
     result = run(args.copies, tuple(args.workers), args.stage, args.repeats, tuple(args.cores_per_worker))
     path = RESULTS if args.stage == "build" else RESULTS.with_name(f"scale_build_{args.stage}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
